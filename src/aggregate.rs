@@ -1,0 +1,140 @@
+//! What `tstats count min(_time) max(_time) by ...` computes: one row per
+//! distinct tuple of the `by` fields, with its count and time range. Only the
+//! aggregate state and a bounded sample of matched events are kept.
+
+use crate::record::Location;
+use crate::source::{CimEvent, Source};
+use crate::time::Micros;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A matched event kept for the row's drilldown.
+#[derive(Debug, Clone)]
+pub struct MatchedEvent {
+    pub file: Arc<str>,
+    pub location: Location,
+    pub source: Source,
+    pub event: CimEvent,
+    pub parity: bool,
+    pub precise: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RowState {
+    pub count: u64,
+    pub first: Option<Micros>,
+    pub last: Option<Micros>,
+    pub matches: Vec<MatchedEvent>,
+    /// Matched events beyond the per-row bound, counted but not kept.
+    pub matches_dropped: u64,
+}
+
+impl RowState {
+    fn merge(&mut self, other: RowState, max_matches: usize) {
+        self.count += other.count;
+        self.first = min_opt(self.first, other.first);
+        self.last = max_opt(self.last, other.last);
+        self.matches_dropped += other.matches_dropped;
+        for m in other.matches {
+            if self.matches.len() < max_matches {
+                self.matches.push(m);
+            } else {
+                self.matches_dropped += 1;
+            }
+        }
+    }
+}
+
+fn min_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn max_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+pub struct Aggregator {
+    by: Vec<String>,
+    fillnull: String,
+    max_matches: usize,
+    rows: HashMap<Vec<String>, RowState>,
+}
+
+impl Aggregator {
+    pub fn new(by: Vec<String>, fillnull: Option<String>, max_matches: usize) -> Self {
+        Aggregator {
+            by,
+            fillnull: fillnull.unwrap_or_else(|| "null".into()),
+            max_matches,
+            rows: HashMap::new(),
+        }
+    }
+
+    pub fn by(&self) -> &[String] {
+        &self.by
+    }
+
+    /// The group-by tuple of an event; a field the event lacks becomes the
+    /// `fillnull_value` (the row is kept, as `fillnull_value=null` does).
+    pub fn key(&self, ev: &CimEvent) -> Vec<String> {
+        self.by
+            .iter()
+            .map(|f| ev.field(f).map(str::to_string).unwrap_or_else(|| self.fillnull.clone()))
+            .collect()
+    }
+
+    pub fn add(&mut self, key: Vec<String>, time: Option<Micros>, matched: impl FnOnce() -> MatchedEvent) {
+        let max = self.max_matches;
+        let row = self.rows.entry(key).or_default();
+        row.count += 1;
+        row.first = min_opt(row.first, time);
+        row.last = max_opt(row.last, time);
+        if row.matches.len() < max {
+            row.matches.push(matched());
+        } else {
+            row.matches_dropped += 1;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows in tstats order (group-by values ascending, byte order),
+    /// with each `dest` passed through `resolve` first (rows that become equal merge).
+    pub fn rows(&self, resolve: &dyn Fn(&str) -> Option<String>) -> Vec<(Vec<String>, RowState)> {
+        let dest = self.by.iter().position(|b| b == "dest");
+        let mut merged: HashMap<Vec<String>, RowState> = HashMap::new();
+        for (key, state) in &self.rows {
+            let mut key = key.clone();
+            let mut state = state.clone();
+            if let Some(d) = dest
+                && let Some(name) = resolve(&key[d])
+            {
+                key[d] = name.clone();
+                for m in &mut state.matches {
+                    m.event.dest = name.clone();
+                }
+            }
+            match merged.get_mut(&key) {
+                Some(row) => row.merge(state, self.max_matches),
+                None => {
+                    merged.insert(key, state);
+                }
+            }
+        }
+        let mut rows: Vec<_> = merged.into_iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
+    }
+}

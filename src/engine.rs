@@ -1,0 +1,462 @@
+//! The detector: inputs in (bytes of any container, or raw records), the
+//! seed's results out. It keeps aggregate state only, so memory grows with
+//! the number of distinct rows, not with the input.
+
+use crate::aggregate::{Aggregator, MatchedEvent};
+use crate::input::{ContainerReader, Sink};
+use crate::matcher::Matcher;
+pub use crate::matcher::Mode;
+use crate::record::{Location, RawRecord};
+use crate::report::{FileStats, Match, ModeComparison, Report, Row, SourceCounts, Stats, Value};
+use crate::rule::CompiledRule;
+use crate::source::{self, cim, crowdstrike};
+use crate::spl::Aggregation;
+use crate::spl::expr::{self, Expr};
+use crate::time;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    /// Fixed UTC offset for `firstTime`/`lastTime`, in seconds.
+    pub tz_offset: i32,
+    /// The `_filter` macro's expression; `None` keeps the rule's own (`search *`).
+    pub filter: Option<String>,
+    /// Matched events kept per row for the drilldown.
+    pub max_matches_per_row: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mode: Mode::Parity,
+            tz_offset: 0,
+            filter: None,
+            max_matches_per_row: 100,
+        }
+    }
+}
+
+impl Options {
+    /// Options from their textual forms, each checked.
+    pub fn parse(
+        mode: Option<&str>,
+        tz: Option<&str>,
+        filter: Option<&str>,
+        max_matches_per_row: Option<usize>,
+    ) -> Result<Options, String> {
+        let d = Options::default();
+        Ok(Options {
+            mode: mode.map(Mode::parse).transpose()?.unwrap_or(d.mode),
+            tz_offset: tz.map(time::parse_offset).transpose()?.unwrap_or(0),
+            filter: filter.map(str::to_string).filter(|f| !f.trim().is_empty()),
+            max_matches_per_row: max_matches_per_row.unwrap_or(d.max_matches_per_row),
+        })
+    }
+}
+
+fn tz_label(offset: i32) -> String {
+    if offset == 0 {
+        return "UTC".into();
+    }
+    let sign = if offset < 0 { '-' } else { '+' };
+    let a = offset.abs();
+    format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+}
+
+/// Work done so far, for progress bars.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    pub files: usize,
+    pub current_file: Option<String>,
+    pub bytes: u64,
+    pub records: u64,
+    pub events: u64,
+    pub process_creation: u64,
+    pub hits: u64,
+    pub errors: u64,
+}
+
+/// A matched event as it is found (for streaming outputs).
+pub type MatchCallback = Box<dyn FnMut(&MatchedEvent, &CompiledRule)>;
+
+struct Core {
+    rule: Arc<CompiledRule>,
+    options: Options,
+    filter: Expr,
+    matcher: Matcher,
+    parity: Aggregator,
+    precise: Aggregator,
+    files: Vec<FileStats>,
+    file_name: Arc<str>,
+    aid_names: HashMap<String, String>,
+    on_match: Option<MatchCallback>,
+}
+
+impl Core {
+    fn file(&mut self) -> &mut FileStats {
+        if self.files.is_empty() {
+            self.files.push(FileStats::new(&self.file_name));
+        }
+        let last = self.files.len() - 1;
+        &mut self.files[last]
+    }
+}
+
+impl Sink for Core {
+    fn record(&mut self, r: RawRecord) {
+        {
+            let f = self.file();
+            f.records += 1;
+            f.events += 1;
+        }
+        if let Some((aid, name)) = crowdstrike::aid_name(&r) {
+            self.aid_names
+                .entry(aid.to_string())
+                .or_insert_with(|| name.to_string());
+        }
+        let Some(ev) = source::normalize(&r) else {
+            self.file().other += 1;
+            return;
+        };
+        let src = ev.source.unwrap_or(source::Source::Cim);
+        self.file().process_creation.add(src);
+        let parity = self.matcher.matches(&ev, Mode::Parity);
+        let precise = self.matcher.matches(&ev, Mode::Precise);
+        if !parity && !precise {
+            return;
+        }
+        let selected = match self.options.mode {
+            Mode::Parity => parity,
+            Mode::Precise => precise,
+        };
+        let mut location = r.location;
+        if location.record.is_none() {
+            location.record = ev.record_id;
+        }
+        let file = self.file_name.clone();
+        let matched = || MatchedEvent {
+            file: file.clone(),
+            location: location.clone(),
+            source: src,
+            event: ev.clone(),
+            parity,
+            precise,
+        };
+        if selected {
+            self.file().matched += 1;
+            if let Some(cb) = self.on_match.as_mut() {
+                cb(&matched(), &self.rule);
+            }
+        }
+        let key = self.parity.key(&ev);
+        if parity {
+            self.parity.add(key.clone(), ev.time, matched);
+        }
+        if precise {
+            self.precise.add(key, ev.time, matched);
+        }
+    }
+
+    fn error(&mut self, location: Location, message: String) {
+        let f = self.file();
+        f.records += 1;
+        f.error(location, message);
+    }
+}
+
+pub struct Detector {
+    core: Core,
+    reader: Option<ContainerReader>,
+}
+
+impl Detector {
+    pub fn new(options: Options) -> Result<Detector, String> {
+        Detector::with_rule(Arc::new(CompiledRule::seed()), options)
+    }
+
+    pub fn with_rule(rule: Arc<CompiledRule>, options: Options) -> Result<Detector, String> {
+        let filter = match &options.filter {
+            Some(f) => expr::parse(f).map_err(|e| format!("invalid filter {f:?}: {e}"))?,
+            None => rule.search.filter.clone(),
+        };
+        let by = rule.search.by.clone();
+        let fill = rule.search.fillnull_value.clone();
+        let (pmax, qmax) = match options.mode {
+            Mode::Parity => (options.max_matches_per_row, 0),
+            Mode::Precise => (0, options.max_matches_per_row),
+        };
+        Ok(Detector {
+            core: Core {
+                matcher: Matcher::new(rule.search.condition.clone()),
+                parity: Aggregator::new(by.clone(), fill.clone(), pmax),
+                precise: Aggregator::new(by, fill, qmax),
+                rule,
+                options,
+                filter,
+                files: Vec::new(),
+                file_name: Arc::from("input"),
+                aid_names: HashMap::new(),
+                on_match: None,
+            },
+            reader: None,
+        })
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.core.options
+    }
+
+    pub fn rule(&self) -> &CompiledRule {
+        &self.core.rule
+    }
+
+    /// Calls `cb` for each event matching in the chosen mode, as it is read.
+    pub fn on_match(&mut self, cb: MatchCallback) {
+        self.core.on_match = Some(cb);
+    }
+
+    /// Starts a new input; an unfinished one is ended first.
+    pub fn begin_file(&mut self, name: &str) {
+        self.end_file();
+        self.core.file_name = Arc::from(name);
+        self.core.files.push(FileStats::new(name));
+        self.reader = Some(ContainerReader::new());
+    }
+
+    /// Feeds the next bytes of the current input (one is begun if none is).
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.reader.is_none() {
+            let name = format!("input {}", self.core.files.len() + 1);
+            self.begin_file(&name);
+        }
+        if let Some(r) = self.reader.as_mut() {
+            r.feed(bytes, &mut self.core);
+            self.core.file().bytes = r.bytes();
+        }
+    }
+
+    /// Ends the current input: what is left in the reader is read or reported.
+    pub fn end_file(&mut self) {
+        if let Some(mut r) = self.reader.take() {
+            r.finish(&mut self.core);
+            let info = r.info();
+            let f = self.core.file();
+            f.bytes = r.bytes();
+            f.set_info(&info);
+            if info.format.is_none() {
+                f.readable = false;
+            }
+        }
+    }
+
+    /// Records an input that could not be read at all (I/O error).
+    pub fn fail_file(&mut self, name: &str, message: String) {
+        self.end_file();
+        let mut f = FileStats::new(name);
+        f.readable = false;
+        f.error(Location::default(), message);
+        f.records += 1;
+        self.core.files.push(f);
+    }
+
+    /// Feeds one event already parsed (a JSON object of any shape in spec §3,
+    /// or CIM form), counted under the input `name`.
+    pub fn push_value(&mut self, name: &str, index: usize, value: serde_json::Value) {
+        if self.core.files.last().is_none_or(|f| f.file != name) || self.reader.is_some() {
+            self.end_file();
+            self.core.file_name = Arc::from(name);
+            self.core.files.push(FileStats::new(name));
+        }
+        let loc = Location {
+            line: Some(index as u64 + 1),
+            ..Default::default()
+        };
+        match crate::input::json::record_from_value(value, loc.clone()) {
+            Ok(r) => self.core.record(r),
+            Err(e) => self.core.error(loc, e),
+        }
+    }
+
+    /// Records an error against the current input.
+    pub fn push_error(&mut self, location: Location, message: String) {
+        self.core.error(location, message);
+    }
+
+    pub fn progress(&self) -> Progress {
+        let mut p = Progress {
+            files: self.core.files.len(),
+            current_file: self.reader.as_ref().map(|_| self.core.file_name.to_string()),
+            ..Default::default()
+        };
+        for f in &self.core.files {
+            p.bytes += f.bytes;
+            p.records += f.records;
+            p.events += f.events;
+            p.process_creation += f.process_creation.total();
+            p.hits += f.matched;
+            p.errors += f.error_count;
+        }
+        p
+    }
+
+    /// Ends the current input and builds the results; the detector is then
+    /// empty again, ready for new inputs with the same options.
+    pub fn finish(&mut self) -> Report {
+        self.end_file();
+        let fresh = Detector::with_rule(self.core.rule.clone(), self.core.options.clone());
+        let core = match fresh {
+            Ok(d) => std::mem::replace(&mut self.core, d.core),
+            // Unreachable: the same options were accepted before.
+            Err(_) => return Report::default(),
+        };
+        build_report(core)
+    }
+}
+
+fn build_report(mut core: Core) -> Report {
+    let rule = core.rule.clone();
+    let opts = core.options.clone();
+    let aids = std::mem::take(&mut core.aid_names);
+    let resolve = |d: &str| cim::resolve_dest(d, &|aid| aids.get(aid).cloned());
+    let search = &rule.search;
+
+    let render = |key: &[String], state: &crate::aggregate::RowState| -> Row {
+        let mut columns: Vec<(String, Value)> = search
+            .by
+            .iter()
+            .zip(key)
+            .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+            .collect();
+        for agg in &search.aggregations {
+            let t = |m: Option<i64>| {
+                let Some(m) = m else { return String::new() };
+                match search.ctime.iter().find(|(f, _)| f == agg.alias()) {
+                    Some((_, fmt)) => time::format(m, fmt, opts.tz_offset),
+                    None => (m.div_euclid(1_000_000)).to_string(),
+                }
+            };
+            let v = match agg {
+                Aggregation::Count { .. } => Value::Num(state.count),
+                Aggregation::MinTime { .. } => Value::Str(t(state.first)),
+                Aggregation::MaxTime { .. } => Value::Str(t(state.last)),
+            };
+            columns.push((agg.alias().to_string(), v));
+        }
+        let process = key
+            .iter()
+            .zip(&search.by)
+            .find(|(_, b)| *b == "process")
+            .map(|(v, _)| v.as_str())
+            .unwrap_or("");
+        let target = crate::cmdline::Args::parse(process)
+            .remote_target()
+            .unwrap_or("")
+            .to_string();
+        columns.push(("remote_target".into(), Value::Str(target)));
+        Row { columns }
+    };
+    let keep = |row: &Row| {
+        core.filter
+            .eval(&|f| row.get(f).map(Value::as_string))
+    };
+
+    let build = |agg: &Aggregator| {
+        agg.rows(&resolve)
+            .into_iter()
+            .map(|(k, s)| {
+                let row = render(&k, &s);
+                (row, s)
+            })
+            .collect::<Vec<_>>()
+    };
+    let parity_rows = build(&core.parity);
+    let precise_rows = build(&core.precise);
+    let total_rows = match opts.mode {
+        Mode::Parity => parity_rows.len(),
+        Mode::Precise => precise_rows.len(),
+    };
+    let kept = |rows: Vec<(Row, crate::aggregate::RowState)>| -> Vec<(Row, crate::aggregate::RowState)> {
+        rows.into_iter().filter(|(r, _)| keep(r)).collect()
+    };
+    let parity_rows = kept(parity_rows);
+    let precise_rows = kept(precise_rows);
+    let procs = |rows: &[(Row, crate::aggregate::RowState)]| -> Vec<Vec<String>> {
+        rows.iter()
+            .map(|(r, _)| search.by.iter().map(|b| r.text(b)).collect())
+            .collect()
+    };
+    let (pk, qk) = (procs(&parity_rows), procs(&precise_rows));
+    let comparison = ModeComparison {
+        parity_rows: parity_rows.len(),
+        precise_rows: precise_rows.len(),
+        parity_only: parity_rows
+            .iter()
+            .zip(&pk)
+            .filter(|(_, k)| !qk.contains(k))
+            .map(|((r, _), _)| r.text("process"))
+            .collect(),
+        precise_only: precise_rows
+            .iter()
+            .zip(&qk)
+            .filter(|(_, k)| !pk.contains(k))
+            .map(|((r, _), _)| r.text("process"))
+            .collect(),
+    };
+    let selected = match opts.mode {
+        Mode::Parity => parity_rows,
+        Mode::Precise => precise_rows,
+    };
+
+    let mut matches = Vec::new();
+    let mut not_listed = 0;
+    let mut rows = Vec::with_capacity(selected.len());
+    for (i, (row, state)) in selected.into_iter().enumerate() {
+        not_listed += state.matches_dropped;
+        let target = row.text("remote_target");
+        for m in state.matches {
+            matches.push(Match {
+                row: i,
+                file: m.file.to_string(),
+                location: m.location,
+                source: m.source,
+                time: m.event.time.map(|t| time::format_iso(t, opts.tz_offset)).unwrap_or_default(),
+                remote_target: target.clone(),
+                event: m.event,
+            });
+        }
+        rows.push(row);
+    }
+    let risk_events = crate::risk::risk_events(&rule.rule, &rows);
+    let risk_objects = crate::risk::summarize(&risk_events);
+
+    let mut stats = Stats {
+        mode: opts.mode.as_str().into(),
+        tz: tz_label(opts.tz_offset),
+        rows: rows.len(),
+        rows_filtered_out: total_rows - rows.len(),
+        matches_not_listed: not_listed,
+        comparison,
+        process_creation: SourceCounts::default(),
+        ..Default::default()
+    };
+    for f in &core.files {
+        stats.bytes += f.bytes;
+        stats.records += f.records;
+        stats.events += f.events;
+        stats.process_creation.sum(&f.process_creation);
+        stats.other += f.other;
+        stats.errors += f.error_count;
+        stats.matched += f.matched;
+    }
+    stats.files = std::mem::take(&mut core.files);
+    Report {
+        rows,
+        risk_events,
+        risk_objects,
+        matches,
+        stats,
+    }
+}

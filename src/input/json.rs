@@ -1,0 +1,464 @@
+//! JSON containers: one object per line (blank lines allowed), one array of
+//! objects, or pretty-printed objects one after another; and the event shapes
+//! found in them (flat NXLog/OTRF/Falcon, `Event.System/EventData`,
+//! Winlogbeat `winlog.*`, Splunk `result._raw`).
+
+use super::{MAX_RECORD_BYTES, RecordReader, Sink, Sniff, first_significant};
+use crate::record::{Location, RawRecord};
+use serde_json::{Map, Value};
+
+pub fn sniff(text: &[u8]) -> Sniff {
+    match first_significant(text) {
+        Some(b'{') => Sniff::Yes,
+        // `[` also opens a CSV header such as `[Time],...`: an array needs `{` next.
+        Some(b'[') => {
+            let rest = &text[text.iter().position(|&b| b == b'[').unwrap_or(0) + 1..];
+            match first_significant(rest) {
+                Some(b'{') | Some(b']') => Sniff::Yes,
+                Some(_) => Sniff::No,
+                None => Sniff::Maybe,
+            }
+        }
+        Some(_) => Sniff::No,
+        None => Sniff::Maybe,
+    }
+}
+
+pub fn reader() -> Box<dyn RecordReader> {
+    Box::new(JsonReader::default())
+}
+
+#[derive(Default, PartialEq, Clone, Copy)]
+enum Mode {
+    #[default]
+    Unknown,
+    /// Each object sits on one line: a line that ends inside an object is truncated.
+    Lines,
+    /// Objects span lines (pretty-printed).
+    Pretty,
+}
+
+#[derive(Default)]
+pub struct JsonReader {
+    buf: Vec<u8>,
+    depth: u32,
+    in_str: bool,
+    esc: bool,
+    oversized: bool,
+    line: u64,
+    column: u64,
+    offset: u64,
+    start: Location,
+    start_line: u64,
+    mode: Mode,
+    /// Stray text outside objects: its line, reported once per line.
+    garbage_line: Option<u64>,
+}
+
+impl JsonReader {
+    fn loc(&self) -> Location {
+        self.start.clone()
+    }
+
+    fn begin(&mut self) {
+        self.depth = 1;
+        self.in_str = false;
+        self.esc = false;
+        self.oversized = false;
+        self.buf.clear();
+        self.buf.push(b'{');
+        self.start = Location {
+            line: Some(self.line + 1),
+            offset: Some(self.offset),
+            ..Default::default()
+        };
+        self.start_line = self.line;
+    }
+
+    fn abandon(&mut self, sink: &mut dyn Sink, why: &str) {
+        sink.error(self.loc(), why.to_string());
+        self.depth = 0;
+        self.buf.clear();
+        self.buf.shrink_to(64 << 10);
+    }
+
+    fn complete(&mut self, sink: &mut dyn Sink) {
+        self.depth = 0;
+        if self.mode == Mode::Unknown {
+            self.mode = if self.start_line == self.line {
+                Mode::Lines
+            } else {
+                Mode::Pretty
+            };
+        }
+        if self.oversized {
+            let why = format!("record larger than the {} MiB limit, skipped", MAX_RECORD_BYTES >> 20);
+            self.abandon(sink, &why);
+            return;
+        }
+        let loc = self.loc();
+        match serde_json::from_slice::<Value>(&self.buf) {
+            Ok(v) => match record_from_value(v, loc.clone()) {
+                Ok(r) => sink.record(r),
+                Err(e) => sink.error(loc, e),
+            },
+            Err(e) => sink.error(loc, format!("invalid JSON: {e}")),
+        }
+        self.buf.clear();
+        if self.buf.capacity() > (1 << 20) {
+            self.buf.shrink_to(64 << 10);
+        }
+    }
+
+    fn push(&mut self, b: u8) {
+        if self.oversized {
+            return;
+        }
+        if self.buf.len() >= MAX_RECORD_BYTES {
+            self.oversized = true;
+            self.buf = Vec::new();
+        } else {
+            self.buf.push(b);
+        }
+    }
+}
+
+impl RecordReader for JsonReader {
+    fn feed(&mut self, data: &[u8], sink: &mut dyn Sink) {
+        for &b in data {
+            if self.depth == 0 {
+                match b {
+                    b'{' => self.begin(),
+                    b'\n' => self.garbage_line = None,
+                    b'[' | b']' | b',' | b' ' | b'\t' | b'\r' => {}
+                    _ => {
+                        if self.garbage_line != Some(self.line) {
+                            self.garbage_line = Some(self.line);
+                            sink.error(
+                                Location {
+                                    line: Some(self.line + 1),
+                                    offset: Some(self.offset),
+                                    ..Default::default()
+                                },
+                                "text outside any JSON object, skipped to the end of the line"
+                                    .into(),
+                            );
+                        }
+                    }
+                }
+            } else if self.in_str {
+                self.push(b);
+                if self.esc {
+                    self.esc = false;
+                } else if b == b'\\' {
+                    self.esc = true;
+                } else if b == b'"' {
+                    self.in_str = false;
+                } else if b == b'\n' {
+                    self.in_str = false;
+                    self.abandon(sink, "truncated JSON object: the line ends inside a string");
+                }
+            } else {
+                match b {
+                    b'"' => {
+                        self.in_str = true;
+                        self.push(b);
+                    }
+                    b'{' if self.column == 0 => {
+                        // A `{` in the first column opens a new top-level object:
+                        // the one before was cut short.
+                        self.abandon(sink, "truncated JSON object: a new object starts before it closes");
+                        self.begin();
+                    }
+                    b'{' | b'[' => {
+                        self.depth += 1;
+                        self.push(b);
+                    }
+                    b'}' | b']' => {
+                        self.push(b);
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            self.complete(sink);
+                        }
+                    }
+                    b'\n' if self.mode == Mode::Lines => {
+                        self.abandon(sink, "truncated JSON object: the line ends before the object closes");
+                    }
+                    _ => self.push(b),
+                }
+            }
+            self.offset += 1;
+            if b == b'\n' {
+                self.line += 1;
+                self.column = 0;
+            } else {
+                self.column += 1;
+            }
+        }
+    }
+
+    fn finish(&mut self, sink: &mut dyn Sink) {
+        if self.depth > 0 {
+            self.abandon(sink, "truncated JSON object at the end of the input");
+        }
+    }
+}
+
+/// A JSON scalar as the string a field value would be.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => Some(String::new()),
+        _ => None,
+    }
+}
+
+/// `{"#text": x}` or `x`.
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(o) => o.get("#text").and_then(text_of),
+        Value::Array(a) => Some(
+            a.iter()
+                .filter_map(text_of)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        v => scalar(v),
+    }
+}
+
+/// Turns one JSON event, whatever its shape, into a raw record.
+pub fn record_from_value(v: Value, location: Location) -> Result<RawRecord, String> {
+    let Value::Object(mut obj) = v else {
+        return Err("JSON value is not an object".into());
+    };
+    // Splunk exports: {"preview":false,"result":{...}}
+    if let Some(Value::Object(result)) = obj.remove("result") {
+        return record_from_value(Value::Object(result), location);
+    }
+    if let Some(Value::String(raw)) = obj.get("_raw")
+        && raw.trim_start().starts_with('<')
+    {
+        return super::xml::parse_event(raw, location);
+    }
+    let mut rec = RawRecord::new(location);
+    if let Some(Value::Object(event)) = obj.get("Event") {
+        event_shape(event, &mut rec);
+    } else if let Some(Value::Object(winlog)) = obj.get("winlog") {
+        winlog_shape(winlog, &mut rec);
+        if let Some(t) = obj.get("@timestamp").and_then(scalar) {
+            rec.insert("@timestamp", t);
+        }
+        flatten("", &obj, &mut rec, 0);
+    } else {
+        flatten("", &obj, &mut rec, 0);
+    }
+    if let Some(n) = rec.first(&["EventRecordID", "RecordNumber"]).and_then(|v| v.parse().ok()) {
+        rec.location.record = Some(n);
+    }
+    Ok(rec)
+}
+
+/// Flat shapes: scalars by name, nested objects with dotted names.
+fn flatten(prefix: &str, obj: &Map<String, Value>, rec: &mut RawRecord, depth: usize) {
+    for (k, v) in obj {
+        let name = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Value::Object(o) if depth < 4 => flatten(&name, o, rec, depth + 1),
+            Value::Object(_) | Value::Array(_) => {}
+            v => {
+                if let Some(s) = scalar(v) {
+                    rec.insert(name, s);
+                }
+            }
+        }
+    }
+}
+
+/// `{"Event": {"System": {...}, "EventData": {...}}}` as evtx_dump and the
+/// python bindings write it (attributes under `#attributes` or `@Name`).
+pub(crate) fn event_shape(event: &Map<String, Value>, rec: &mut RawRecord) {
+    if let Some(Value::Object(system)) = event.get("System") {
+        for (k, v) in system {
+            if let Value::Object(o) = v
+                && let Some(Value::Object(attrs)) = o.get("#attributes")
+            {
+                let wanted = match k.as_str() {
+                    "Provider" => Some(("Name", "Provider")),
+                    "TimeCreated" => Some(("SystemTime", "TimeCreated")),
+                    "Security" => Some(("UserID", "UserID")),
+                    "Execution" => Some(("ProcessID", "ExecutionProcessID")),
+                    _ => None,
+                };
+                if let Some((attr, name)) = wanted
+                    && let Some(s) = attrs.get(attr).and_then(scalar)
+                {
+                    rec.insert(name, s);
+                }
+            }
+            if let Value::Object(o) = v {
+                // python-evtx: {"Provider": {"@Name": ...}}
+                for (attr, name) in [("@Name", "Provider"), ("@SystemTime", "TimeCreated")] {
+                    if let Some(s) = o.get(attr).and_then(scalar) {
+                        rec.insert(name, s);
+                    }
+                }
+            }
+            if let Some(s) = text_of(v)
+                && !matches!(v, Value::Object(o) if !o.contains_key("#text"))
+            {
+                rec.insert(k.clone(), s);
+            }
+        }
+    }
+    if let Some(Value::Object(data)) = event.get("EventData") {
+        data_fields(data, rec);
+    }
+    if let Some(Value::Object(user_data)) = event.get("UserData") {
+        for v in user_data.values() {
+            if let Value::Object(inner) = v {
+                for (k, v) in inner {
+                    if let Some(s) = text_of(v) {
+                        rec.insert(k.clone(), s);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn data_fields(data: &Map<String, Value>, rec: &mut RawRecord) {
+    for (k, v) in data {
+        if k == "#attributes" {
+            continue;
+        }
+        if k == "Data" {
+            // Unnamed or `@Name`d <Data> elements.
+            let items: Vec<&Value> = match v {
+                Value::Array(a) => a.iter().collect(),
+                v => vec![v],
+            };
+            for (i, item) in items.into_iter().enumerate() {
+                match item {
+                    Value::Object(o) => {
+                        let name = o
+                            .get("@Name")
+                            .or_else(|| o.get("#attributes").and_then(|a| a.get("Name")))
+                            .and_then(scalar);
+                        let text = o.get("#text").and_then(text_of).unwrap_or_default();
+                        rec.insert(name.unwrap_or_else(|| format!("Data{}", i + 1)), text);
+                    }
+                    v => {
+                        if let Some(s) = text_of(v) {
+                            rec.insert(format!("Data{}", i + 1), s);
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        if let Some(s) = text_of(v) {
+            rec.insert(k.clone(), s);
+        }
+    }
+}
+
+/// Winlogbeat / Elastic Agent: `winlog.event_id`, `winlog.event_data.*`, ...
+fn winlog_shape(w: &Map<String, Value>, rec: &mut RawRecord) {
+    for (src, dst) in [
+        ("event_id", "EventID"),
+        ("channel", "Channel"),
+        ("computer_name", "Computer"),
+        ("record_id", "EventRecordID"),
+        ("provider_name", "Provider"),
+    ] {
+        if let Some(s) = w.get(src).and_then(scalar) {
+            rec.insert(dst, s);
+        }
+    }
+    if let Some(Value::Object(data)) = w.get("event_data") {
+        data_fields(data, rec);
+    }
+    if let Some(Value::Object(data)) = w.get("user_data") {
+        data_fields(data, rec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Sink;
+
+    #[derive(Default)]
+    struct C(Vec<RawRecord>, Vec<(Location, String)>);
+    impl Sink for C {
+        fn record(&mut self, r: RawRecord) {
+            self.0.push(r)
+        }
+        fn error(&mut self, l: Location, m: String) {
+            self.1.push((l, m))
+        }
+    }
+
+    fn run(text: &str) -> C {
+        let mut r = JsonReader::default();
+        let mut c = C::default();
+        r.feed(text.as_bytes(), &mut c);
+        r.finish(&mut c);
+        c
+    }
+
+    #[test]
+    fn lines_with_blank_lines_and_a_truncated_line() {
+        let c = run("{\"a\":1}\n\n{\"a\":2, \"b\": \"x\n{\"a\":3}\n{\"a\": [1,{\"c\":2}]}\n");
+        assert_eq!(c.0.len(), 3);
+        assert_eq!(c.1.len(), 1);
+        assert_eq!(c.1[0].0.line, Some(3));
+        assert_eq!(c.0[1].location.line, Some(4));
+    }
+
+    #[test]
+    fn arrays_and_pretty_objects() {
+        let c = run("[\n  {\"a\": 1},\n  {\"a\": {\"b\": 2}}\n]\n");
+        assert_eq!((c.0.len(), c.1.len()), (2, 0));
+        assert_eq!(c.0[1].get("a.b"), Some("2"));
+        let c = run("{\n  \"a\": 1,\n  \"b\": {\n    \"c\": 2\n  }\n}\n{\n  \"a\": 2\n}\n");
+        assert_eq!((c.0.len(), c.1.len()), (2, 0));
+        assert_eq!(c.0[1].location.line, Some(7));
+    }
+
+    #[test]
+    fn garbage_and_invalid_json_are_errors_with_lines() {
+        let c = run("{\"a\":1}\nnot json at all\n{\"a\": tru}\n{\"a\":4}");
+        assert_eq!(c.0.len(), 2);
+        assert_eq!(c.1.len(), 2);
+        assert_eq!(c.1[0].0.line, Some(2));
+        assert_eq!(c.1[1].0.line, Some(3));
+    }
+
+    #[test]
+    fn event_and_winlog_and_splunk_shapes() {
+        let ev: Value = serde_json::from_str(r##"{"Event":{"#attributes":{"xmlns":"x"},"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":1,"TimeCreated":{"#attributes":{"SystemTime":"2020-01-01T00:00:00Z"}},"EventRecordID":7,"Channel":"c","Computer":"h","Correlation":null,"Security":{"#attributes":{"UserID":"S-1"}}},"EventData":{"Image":"C:\\a.exe","ProcessId":12}}}"##).unwrap();
+        let r = record_from_value(ev, Location::default()).unwrap();
+        assert_eq!(r.get("Provider"), Some("Microsoft-Windows-Sysmon"));
+        assert_eq!(r.get("EventID"), Some("1"));
+        assert_eq!(r.get("TimeCreated"), Some("2020-01-01T00:00:00Z"));
+        assert_eq!(r.get("ProcessId"), Some("12"));
+        assert_eq!(r.get("Security"), None);
+        assert_eq!(r.location.record, Some(7));
+        let py: Value = serde_json::from_str(r##"{"Event":{"System":{"EventID":{"#text":"4688","@Qualifiers":""}},"EventData":{"Data":[{"@Name":"NewProcessName","#text":"C:\\x.exe"}]}}}"##).unwrap();
+        let r = record_from_value(py, Location::default()).unwrap();
+        assert_eq!((r.get("EventID"), r.get("NewProcessName")), (Some("4688"), Some("C:\\x.exe")));
+        let wl: Value = serde_json::from_str(r#"{"@timestamp":"2020-01-01T00:00:00Z","winlog":{"event_id":"4688","channel":"Security","computer_name":"h","event_data":{"CommandLine":"x"}}}"#).unwrap();
+        let r = record_from_value(wl, Location::default()).unwrap();
+        assert_eq!((r.get("EventID"), r.get("Computer"), r.get("CommandLine")), (Some("4688"), Some("h"), Some("x")));
+        let sp: Value = serde_json::from_str(r#"{"preview":false,"result":{"_raw":"<Event><System><EventID>4688</EventID></System></Event>"}}"#).unwrap();
+        assert_eq!(record_from_value(sp, Location::default()).unwrap().get("EventID"), Some("4688"));
+    }
+}

@@ -1,0 +1,30 @@
+//! schtasks-detect: Splunk ESCU "Schtasks scheduling job on remote system"
+//! (T1053.005), re-implemented exactly, for logs read where they are.
+//!
+//! Data flows one way:
+//! bytes → [`input`] (container readers) → [`record::RawRecord`] →
+//! [`source`] (Sysmon, 4688, CrowdStrike mappers) → [`source::CimEvent`] →
+//! [`matcher`] → [`aggregate`] → [`report`] → CLI | wasm binding.
+//! The detection itself is data: [`rule`] reads the seed's definition and
+//! [`spl`] parses its search.
+
+pub mod aggregate;
+pub mod cmdline;
+pub mod engine;
+pub mod input;
+pub mod matcher;
+pub mod record;
+pub mod report;
+pub mod risk;
+pub mod rule;
+pub mod source;
+pub mod spl;
+pub mod time;
+
+pub mod cli;
+
+#[cfg(feature = "wasm")]
+pub mod wasm;
+
+pub use engine::{Detector, Mode, Options};
+pub use report::Report;

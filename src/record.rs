@@ -1,0 +1,75 @@
+//! What a container reader hands on: one event as flat `name → value` fields,
+//! with where it came from. System fields use the names of the Windows event
+//! schema (`EventID`, `Channel`, `Computer`, `TimeCreated`, `EventRecordID`,
+//! `Provider`), whatever the container called them.
+
+use serde::Serialize;
+
+/// Where a record or an error sits in its file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Location {
+    /// 1-based line of the record's first byte (text containers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// EVTX record id (EventRecordID), or a text event's own record number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<u64>,
+    /// EVTX chunk number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<u64>,
+    /// Byte offset in the (decompressed) input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RawRecord {
+    fields: Vec<(String, String)>,
+    pub location: Location,
+}
+
+impl RawRecord {
+    pub fn new(location: Location) -> Self {
+        RawRecord {
+            fields: Vec::with_capacity(32),
+            location,
+        }
+    }
+
+    /// Adds a field; the first value given for a name wins.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        if self.get(&name).is_none() {
+            self.fields.push((name, value.into()));
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first present, non-empty value among `names`.
+    pub fn first(&self, names: &[&str]) -> Option<&str> {
+        names
+            .iter()
+            .filter_map(|n| self.get(n))
+            .find(|v| !v.is_empty())
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The numeric event id, from whichever field carried it.
+    pub fn event_id(&self) -> Option<u32> {
+        self.first(&["EventID", "EventCode", "event_id"])
+            .and_then(|v| v.trim().parse().ok())
+    }
+}

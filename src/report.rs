@@ -1,0 +1,249 @@
+//! The results, as the CLI's `--format json` and the wasm binding give them.
+
+use crate::input::{Format, InputInfo};
+use crate::record::Location;
+use crate::source::{CimEvent, Source};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+/// A value of a result row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Num(u64),
+}
+
+impl Value {
+    pub fn as_string(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Num(n) => n.to_string(),
+        }
+    }
+}
+
+/// One row of the search's output, its columns in Splunk's order (the `by`
+/// fields, then the aggregations), then `remote_target`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub columns: Vec<(String, Value)>,
+}
+
+impl Row {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.columns.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).map(Value::as_string).unwrap_or_default()
+    }
+}
+
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.columns.len()))?;
+        for (k, v) in &self.columns {
+            match v {
+                Value::Str(x) => m.serialize_entry(k, x)?,
+                Value::Num(x) => m.serialize_entry(k, x)?,
+            }
+        }
+        m.end()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Annotations {
+    pub mitre_attack: Vec<String>,
+    pub mitre_tactic: Vec<String>,
+}
+
+/// A risk event as Splunk ES's risk action writes it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RiskEvent {
+    pub risk_object: String,
+    pub risk_object_type: String,
+    pub normalized_risk_object: String,
+    pub risk_score: u32,
+    pub severity: String,
+    pub threat_object: Vec<String>,
+    pub threat_object_type: Vec<String>,
+    pub risk_message: String,
+    pub search_name: String,
+    pub rule_id: String,
+    pub annotations: Annotations,
+    pub analyticstories: Vec<String>,
+    pub count: u64,
+    #[serde(rename = "firstTime")]
+    pub first_time: String,
+    #[serde(rename = "lastTime")]
+    pub last_time: String,
+    /// Index of the row in `rows`.
+    pub row: usize,
+}
+
+/// The second drilldown: the risk of one object, as the seed's
+/// `| from datamodel Risk.All_Risk ... by normalized_risk_object` summarises it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RiskObjectSummary {
+    pub normalized_risk_object: String,
+    pub risk_object_type: String,
+    pub count: u64,
+    pub risk_score: u64,
+    #[serde(rename = "firstTime")]
+    pub first_time: String,
+    #[serde(rename = "lastTime")]
+    pub last_time: String,
+    pub search_name: Vec<String>,
+    pub risk_message: Vec<String>,
+    pub analyticstories: Vec<String>,
+    pub mitre_tactic: Vec<String>,
+}
+
+/// A matched event (the first drilldown), with where it was read.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Match {
+    pub row: usize,
+    pub file: String,
+    #[serde(flatten)]
+    pub location: Location,
+    pub source: Source,
+    #[serde(rename = "_time")]
+    pub time: String,
+    pub remote_target: String,
+    #[serde(flatten)]
+    pub event: CimEvent,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SourceCounts {
+    pub sysmon: u64,
+    pub security_4688: u64,
+    pub crowdstrike: u64,
+    pub cim: u64,
+}
+
+impl SourceCounts {
+    pub fn add(&mut self, s: Source) {
+        match s {
+            Source::Sysmon => self.sysmon += 1,
+            Source::Security4688 => self.security_4688 += 1,
+            Source::Crowdstrike => self.crowdstrike += 1,
+            Source::Cim => self.cim += 1,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.sysmon + self.security_4688 + self.crowdstrike + self.cim
+    }
+
+    pub fn sum(&mut self, o: &SourceCounts) {
+        self.sysmon += o.sysmon;
+        self.security_4688 += o.security_4688;
+        self.crowdstrike += o.crowdstrike;
+        self.cim += o.cim;
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ErrorEntry {
+    #[serde(flatten)]
+    pub location: Location,
+    pub message: String,
+}
+
+/// What was read from one input: `records` = `events` + `errors`, and
+/// `events` = process creations + `other`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FileStats {
+    pub file: String,
+    pub format: Option<Format>,
+    pub encoding: Option<String>,
+    pub compressed: bool,
+    pub bytes: u64,
+    pub records: u64,
+    pub events: u64,
+    pub process_creation: SourceCounts,
+    pub other: u64,
+    /// Matched events (in the chosen mode).
+    pub matched: u64,
+    /// How many errors; at most `MAX_ERRORS_KEPT` of them are listed.
+    pub error_count: u64,
+    pub errors: Vec<ErrorEntry>,
+    /// False when the input could not be read at all (I/O error, unknown format).
+    pub readable: bool,
+}
+
+pub const MAX_ERRORS_KEPT: usize = 1000;
+
+impl FileStats {
+    pub fn new(file: &str) -> Self {
+        FileStats {
+            file: file.to_string(),
+            format: None,
+            encoding: None,
+            compressed: false,
+            bytes: 0,
+            records: 0,
+            events: 0,
+            process_creation: SourceCounts::default(),
+            other: 0,
+            matched: 0,
+            error_count: 0,
+            errors: Vec::new(),
+            readable: true,
+        }
+    }
+
+    pub fn set_info(&mut self, info: &InputInfo) {
+        self.format = info.format;
+        self.encoding = info.encoding.map(str::to_string);
+        self.compressed = info.compressed;
+    }
+
+    pub fn error(&mut self, location: Location, message: String) {
+        self.error_count += 1;
+        if self.errors.len() < MAX_ERRORS_KEPT {
+            self.errors.push(ErrorEntry { location, message });
+        }
+    }
+}
+
+/// Rows that one mode gives and the other does not (spec §5).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ModeComparison {
+    pub parity_rows: usize,
+    pub precise_rows: usize,
+    /// `process` of rows only parity flags (mostly local `/sc` tasks).
+    pub parity_only: Vec<String>,
+    /// `process` of rows only precise mode flags (dash switches, ...).
+    pub precise_only: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stats {
+    pub mode: String,
+    pub tz: String,
+    pub files: Vec<FileStats>,
+    pub bytes: u64,
+    pub records: u64,
+    pub events: u64,
+    pub process_creation: SourceCounts,
+    pub other: u64,
+    pub errors: u64,
+    pub matched: u64,
+    /// Matched events counted but not listed in `matches` (per-row bound).
+    pub matches_not_listed: u64,
+    pub rows: usize,
+    pub rows_filtered_out: usize,
+    pub comparison: ModeComparison,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub risk_events: Vec<RiskEvent>,
+    pub risk_objects: Vec<RiskObjectSummary>,
+    pub matches: Vec<Match>,
+    pub stats: Stats,
+}

@@ -1,0 +1,340 @@
+//! Splunk search-language boolean expressions, as used by `tstats ... where`
+//! and by the `_filter` macro: `field=value`, `field!=value`, `NOT`, `AND`,
+//! `OR`, parentheses, and juxtaposition meaning AND.
+//!
+//! Precedence follows Splunk's documentation for the search command:
+//! parentheses, then `NOT`, then `OR`, then `AND` (so `a b OR c` is
+//! `a AND (b OR c)`). Operators are recognised in upper case only, as in Splunk.
+
+use super::glob::Glob;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// `field=pattern` (or `!=` with `negated`).
+    Compare {
+        field: String,
+        pattern: Glob,
+        negated: bool,
+    },
+    Not(Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    /// `*` alone: keeps everything (the default `_filter` body).
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Open,
+    Close,
+    Eq,
+    NotEq,
+    And,
+    Or,
+    Not,
+    /// A bare or quoted word; `quoted` words are never operators.
+    Word(String, bool),
+}
+
+fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
+    let mut out = Vec::new();
+    let mut chars = s.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '(' => {
+                chars.next();
+                out.push(Tok::Open);
+            }
+            ')' => {
+                chars.next();
+                out.push(Tok::Close);
+            }
+            '=' => {
+                chars.next();
+                out.push(Tok::Eq);
+            }
+            '!' => {
+                chars.next();
+                match chars.next() {
+                    Some((_, '=')) => out.push(Tok::NotEq),
+                    _ => return Err(ParseError(format!("expected '=' after '!' at {i}"))),
+                }
+            }
+            '"' => {
+                chars.next();
+                let mut word = String::new();
+                let mut closed = false;
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '\\' => match chars.next() {
+                            Some((_, e @ ('"' | '\\'))) => word.push(e),
+                            Some((_, e)) => {
+                                word.push('\\');
+                                word.push(e);
+                            }
+                            None => word.push('\\'),
+                        },
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        c => word.push(c),
+                    }
+                }
+                if !closed {
+                    return Err(ParseError(format!("unterminated quote starting at {i}")));
+                }
+                out.push(Tok::Word(word, true));
+            }
+            _ => {
+                let mut word = String::new();
+                while let Some(&(_, c)) = chars.peek() {
+                    if c.is_whitespace() || matches!(c, '(' | ')' | '=' | '"') {
+                        break;
+                    }
+                    if c == '!' {
+                        // `a!=b`: the `!` belongs to the operator.
+                        let mut look = chars.clone();
+                        look.next();
+                        if matches!(look.peek(), Some((_, '='))) {
+                            break;
+                        }
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                out.push(match word.as_str() {
+                    "AND" => Tok::And,
+                    "OR" => Tok::Or,
+                    "NOT" => Tok::Not,
+                    _ => Tok::Word(word, false),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+
+    /// and := or (AND? or)*
+    fn and(&mut self) -> Result<Expr, ParseError> {
+        let mut items = vec![self.or()?];
+        loop {
+            match self.peek() {
+                None | Some(Tok::Close) => break,
+                Some(Tok::And) => {
+                    self.pos += 1;
+                    items.push(self.or()?);
+                }
+                Some(_) => items.push(self.or()?),
+            }
+        }
+        Ok(if items.len() == 1 {
+            items.pop().unwrap_or(Expr::All)
+        } else {
+            Expr::And(items)
+        })
+    }
+
+    /// or := not (OR not)*
+    fn or(&mut self) -> Result<Expr, ParseError> {
+        let mut items = vec![self.not()?];
+        while self.peek() == Some(&Tok::Or) {
+            self.pos += 1;
+            items.push(self.not()?);
+        }
+        Ok(if items.len() == 1 {
+            items.pop().unwrap_or(Expr::All)
+        } else {
+            Expr::Or(items)
+        })
+    }
+
+    fn not(&mut self) -> Result<Expr, ParseError> {
+        if self.peek() == Some(&Tok::Not) {
+            self.pos += 1;
+            return Ok(Expr::Not(Box::new(self.not()?)));
+        }
+        self.atom()
+    }
+
+    fn atom(&mut self) -> Result<Expr, ParseError> {
+        match self.next() {
+            Some(Tok::Open) => {
+                let e = self.and()?;
+                match self.next() {
+                    Some(Tok::Close) => Ok(e),
+                    _ => Err(ParseError("missing ')'".into())),
+                }
+            }
+            Some(Tok::Word(w, quoted)) => {
+                let negated = match self.peek() {
+                    Some(Tok::Eq) => false,
+                    Some(Tok::NotEq) => true,
+                    _ if !quoted && w == "*" => return Ok(Expr::All),
+                    _ => {
+                        return Err(ParseError(format!(
+                            "expected field=value, found bare term {w:?} (free-text search is not supported)"
+                        )));
+                    }
+                };
+                self.pos += 1;
+                let value = match self.next() {
+                    Some(Tok::Word(v, _)) => v,
+                    // Bare operator words are values here: `field=OR` is legal.
+                    Some(Tok::And) => "AND".into(),
+                    Some(Tok::Or) => "OR".into(),
+                    Some(Tok::Not) => "NOT".into(),
+                    _ => return Err(ParseError(format!("missing value after {w}="))),
+                };
+                Ok(Expr::Compare {
+                    field: w,
+                    pattern: Glob::new(&value),
+                    negated,
+                })
+            }
+            Some(t) => Err(ParseError(format!("unexpected {t:?}"))),
+            None => Err(ParseError("unexpected end of expression".into())),
+        }
+    }
+}
+
+/// Parses an expression; an empty text is `All`.
+pub fn parse(text: &str) -> Result<Expr, ParseError> {
+    let toks = tokenize(text)?;
+    if toks.is_empty() {
+        return Ok(Expr::All);
+    }
+    let mut p = Parser { toks, pos: 0 };
+    let e = p.and()?;
+    if p.pos < p.toks.len() {
+        return Err(ParseError(format!("unexpected {:?}", p.toks[p.pos])));
+    }
+    Ok(e)
+}
+
+impl Expr {
+    /// Evaluates against a record; `get` returns a field's value, `None` when
+    /// absent. A comparison on an absent field is false (`!=` too, as in Splunk).
+    pub fn eval(&self, get: &dyn Fn(&str) -> Option<String>) -> bool {
+        self.eval_with(&mut |field, pattern, negated| match get(field) {
+            Some(v) => pattern.is_match(&v) != negated,
+            None => false,
+        })
+    }
+
+    /// Evaluates with a caller-supplied leaf test, so that a mode can give a
+    /// comparison another meaning (see `matcher`).
+    pub fn eval_with(&self, leaf: &mut dyn FnMut(&str, &Glob, bool) -> bool) -> bool {
+        match self {
+            Expr::All => true,
+            Expr::Compare {
+                field,
+                pattern,
+                negated,
+            } => leaf(field, pattern, *negated),
+            Expr::Not(e) => !e.eval_with(leaf),
+            Expr::And(items) => items.iter().all(|e| e.eval_with(leaf)),
+            Expr::Or(items) => items.iter().any(|e| e.eval_with(leaf)),
+        }
+    }
+
+    /// Every field the expression reads.
+    pub fn fields(&self, out: &mut Vec<String>) {
+        match self {
+            Expr::All => {}
+            Expr::Compare { field, .. } => {
+                if !out.contains(field) {
+                    out.push(field.clone())
+                }
+            }
+            Expr::Not(e) => e.fields(out),
+            Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| e.fields(out)),
+        }
+    }
+
+    /// Renames fields, e.g. strips a data-model prefix (`drop_dm_object_name`).
+    pub fn map_fields(&mut self, f: &dyn Fn(&str) -> String) {
+        match self {
+            Expr::All => {}
+            Expr::Compare { field, .. } => *field = f(field),
+            Expr::Not(e) => e.map_fields(f),
+            Expr::And(v) | Expr::Or(v) => v.iter_mut().for_each(|e| e.map_fields(f)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(e: &Expr, kv: &[(&str, &str)]) -> bool {
+        e.eval(&|f| {
+            kv.iter()
+                .find(|(k, _)| *k == f)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn juxtaposition_is_and_and_or_binds_tighter() {
+        let e = parse("a=1 b=2 OR c=3").unwrap();
+        assert!(eval(&e, &[("a", "1"), ("c", "3")]));
+        assert!(!eval(&e, &[("b", "2"), ("c", "3")]));
+        let e = parse("a=1 OR b=2 AND c=3").unwrap();
+        // (a OR b) AND c
+        assert!(!eval(&e, &[("a", "1")]));
+        assert!(eval(&e, &[("a", "1"), ("c", "3")]));
+    }
+
+    #[test]
+    fn not_negation_and_quotes() {
+        let e = parse("NOT user=\"sys*\" process!=x").unwrap();
+        assert!(eval(&e, &[("user", "admin"), ("process", "y")]));
+        assert!(!eval(&e, &[("user", "SYSTEM"), ("process", "y")]));
+        assert!(!eval(&e, &[("user", "admin"), ("process", "X")]));
+        // != on a missing field is false, NOT field= on a missing field is true.
+        assert!(!eval(&parse("process!=x").unwrap(), &[]));
+        assert!(eval(&parse("NOT process=x").unwrap(), &[]));
+    }
+
+    #[test]
+    fn lowercase_and_is_a_term_and_errors_are_reported() {
+        assert!(parse("a=1 and").is_err());
+        assert!(parse("(a=1").is_err());
+        assert!(parse("a=").is_err());
+        assert!(parse("a=\"x").is_err());
+        assert_eq!(parse("*").unwrap(), Expr::All);
+        assert_eq!(parse("").unwrap(), Expr::All);
+    }
+}

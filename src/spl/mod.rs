@@ -1,0 +1,291 @@
+//! The parts of Splunk's search language the seed uses: its `tstats` search
+//! (aggregations, `where` clause, `by` list), its macros, and the `_filter`
+//! macro's expression. Everything the engine evaluates comes from here.
+
+pub mod expr;
+pub mod glob;
+
+use expr::{Expr, ParseError};
+use regex_lite::Regex;
+use std::collections::BTreeMap;
+
+/// An aggregation of `tstats`: `count`, `min(_time)`, `max(_time)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aggregation {
+    Count { alias: String },
+    MinTime { alias: String },
+    MaxTime { alias: String },
+}
+
+impl Aggregation {
+    pub fn alias(&self) -> &str {
+        match self {
+            Aggregation::Count { alias }
+            | Aggregation::MinTime { alias }
+            | Aggregation::MaxTime { alias } => alias,
+        }
+    }
+}
+
+/// The seed's search, taken apart.
+#[derive(Debug, Clone)]
+pub struct TstatsSearch {
+    pub datamodel: String,
+    pub aggregations: Vec<Aggregation>,
+    pub condition: Expr,
+    pub by: Vec<String>,
+    /// `fillnull_value` from the expanded options: what a null group-by value becomes.
+    pub fillnull_value: Option<String>,
+    /// Fields rendered with `convert ctime`, and their strftime format.
+    pub ctime: Vec<(String, String)>,
+    /// The `_filter` macro's expression (`search *` keeps everything).
+    pub filter: Expr,
+    pub filter_macro: Option<String>,
+}
+
+/// Splits on `|` outside quotes and backticks.
+fn split_pipeline(search: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quote, mut tick) = (false, false);
+    let mut prev = '\0';
+    for c in search.chars() {
+        match c {
+            '"' if !tick && prev != '\\' => quote = !quote,
+            '`' if !quote => tick = !tick,
+            '|' if !quote && !tick => {
+                out.push(std::mem::take(&mut cur).trim().to_string());
+                prev = c;
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+        prev = c;
+    }
+    out.push(cur.trim().to_string());
+    out.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+/// Byte offsets of whole words equal (case-insensitively) to `word`,
+/// outside double quotes and parentheses deeper than `max_depth`.
+fn find_words(text: &str, word: &str) -> Vec<usize> {
+    let mut hits = Vec::new();
+    let bytes = text.as_bytes();
+    let mut quote = false;
+    let mut prev = b' ';
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'"' && prev != b'\\' {
+            quote = !quote;
+        }
+        if !quote
+            && (prev.is_ascii_whitespace() || prev == b')' || i == 0)
+            && bytes.len() >= i + word.len()
+            && bytes[i..i + word.len()].eq_ignore_ascii_case(word.as_bytes())
+            && bytes
+                .get(i + word.len())
+                .is_none_or(|c| c.is_ascii_whitespace() || *c == b'(')
+        {
+            hits.push(i);
+        }
+        prev = b;
+    }
+    hits
+}
+
+fn err(msg: impl Into<String>) -> ParseError {
+    ParseError(msg.into())
+}
+
+/// A macro call: `` `name` `` or `` `name(arg, ...)` ``.
+fn macro_call(stage: &str) -> Option<(String, Vec<String>)> {
+    let inner = stage.strip_prefix('`')?.strip_suffix('`')?.trim();
+    match inner.find('(') {
+        Some(open) if inner.ends_with(')') => {
+            let args = inner[open + 1..inner.len() - 1]
+                .split(',')
+                .map(|a| a.trim().to_string())
+                .collect();
+            Some((inner[..open].trim().to_string(), args))
+        }
+        _ => Some((inner.to_string(), Vec::new())),
+    }
+}
+
+/// Looks a macro up by `name` or `name(N)` (Splunk's arity-qualified names).
+fn macro_body<'a>(
+    macros: &'a BTreeMap<String, String>,
+    name: &str,
+    args: &[String],
+) -> Option<&'a str> {
+    if args.is_empty() {
+        macros.get(name).map(String::as_str)
+    } else {
+        macros
+            .get(&format!("{name}({})", args.len()))
+            .map(String::as_str)
+    }
+}
+
+impl TstatsSearch {
+    pub fn parse(search: &str, macros: &BTreeMap<String, String>) -> Result<Self, ParseError> {
+        let stages = split_pipeline(search);
+        let first = stages.first().ok_or_else(|| err("empty search"))?;
+        let tstats = first
+            .strip_prefix("tstats")
+            .ok_or_else(|| err("the search must start with tstats"))?;
+
+        // Expand macros inside the tstats stage (`security_content_summariesonly`).
+        let tick = Regex::new(r"`([^`]+)`").map_err(|e| err(e.to_string()))?;
+        let mut expanded = tstats.to_string();
+        for cap in tick.captures_iter(tstats) {
+            let name = cap[1].trim();
+            let body = macros
+                .get(name)
+                .ok_or_else(|| err(format!("unknown macro `{name}`")))?;
+            expanded = expanded.replace(&cap[0], body);
+        }
+        let fillnull_value = Regex::new(r"fillnull_value=(\S+)")
+            .ok()
+            .and_then(|r| r.captures(&expanded).map(|c| c[1].trim_matches('"').to_string()));
+
+        let from = *find_words(&expanded, "from")
+            .first()
+            .ok_or_else(|| err("tstats without 'from'"))?;
+        let head = &expanded[..from];
+        let agg_re = Regex::new(r"(?i)\b(count|min|max)\b(?:\(\s*([^)]*?)\s*\))?(?:\s+as\s+(\w+))?")
+            .map_err(|e| err(e.to_string()))?;
+        let mut aggregations = Vec::new();
+        for c in agg_re.captures_iter(head) {
+            let func = c[1].to_ascii_lowercase();
+            let arg = c.get(2).map(|m| m.as_str()).unwrap_or("");
+            let alias = c.get(3).map(|m| m.as_str().to_string());
+            aggregations.push(match (func.as_str(), arg) {
+                ("count", "") => Aggregation::Count {
+                    alias: alias.unwrap_or_else(|| "count".into()),
+                },
+                ("min", "_time") => Aggregation::MinTime {
+                    alias: alias.unwrap_or_else(|| "min(_time)".into()),
+                },
+                ("max", "_time") => Aggregation::MaxTime {
+                    alias: alias.unwrap_or_else(|| "max(_time)".into()),
+                },
+                _ => return Err(err(format!("unsupported aggregation {}", &c[0]))),
+            });
+        }
+        if aggregations.is_empty() {
+            return Err(err("tstats without aggregations"));
+        }
+
+        let rest = &expanded[from + 4..];
+        let dm = Regex::new(r"^\s*datamodel\s*=\s*(\S+)").map_err(|e| err(e.to_string()))?;
+        let datamodel = dm
+            .captures(rest)
+            .map(|c| c[1].to_string())
+            .ok_or_else(|| err("tstats without 'from datamodel='"))?;
+        let where_at = *find_words(rest, "where")
+            .first()
+            .ok_or_else(|| err("tstats without 'where'"))?;
+        let after_where = &rest[where_at + 5..];
+        let by_at = find_words(after_where, "by").last().copied();
+        let (cond_text, by_text) = match by_at {
+            Some(b) => (&after_where[..b], &after_where[b + 2..]),
+            None => (after_where, ""),
+        };
+        let mut condition = expr::parse(cond_text)?;
+        let mut by: Vec<String> = by_text.split_whitespace().map(str::to_string).collect();
+
+        let mut ctime = Vec::new();
+        let mut filter = Expr::All;
+        let mut filter_macro = None;
+        for stage in &stages[1..] {
+            let (name, args) =
+                macro_call(stage).ok_or_else(|| err(format!("unsupported stage '{stage}'")))?;
+            match name.as_str() {
+                "drop_dm_object_name" => {
+                    let prefix = format!("{}.", args.first().map(String::as_str).unwrap_or(""));
+                    let strip = |f: &str| f.strip_prefix(&prefix).unwrap_or(f).to_string();
+                    condition.map_fields(&strip);
+                    for b in &mut by {
+                        *b = strip(b);
+                    }
+                }
+                _ => {
+                    let body = macro_body(macros, &name, &args)
+                        .ok_or_else(|| err(format!("unknown macro `{name}`")))?;
+                    if let Some(conv) = body.trim().strip_prefix("convert") {
+                        let fmt = Regex::new(r#"timeformat\s*=\s*"([^"]*)""#)
+                            .ok()
+                            .and_then(|r| r.captures(conv).map(|c| c[1].to_string()))
+                            .unwrap_or_else(|| "%m/%d/%Y %H:%M:%S".into());
+                        let field = args.first().cloned().unwrap_or_default();
+                        ctime.push((field, fmt));
+                    } else if let Some(s) = body.trim().strip_prefix("search") {
+                        filter = expr::parse(s)?;
+                        filter_macro = Some(name.clone());
+                    } else {
+                        return Err(err(format!("unsupported macro body for `{name}`: {body}")));
+                    }
+                }
+            }
+        }
+        Ok(TstatsSearch {
+            datamodel,
+            aggregations,
+            condition,
+            by,
+            fillnull_value,
+            ctime,
+            filter,
+            filter_macro,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn macros() -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "security_content_summariesonly".into(),
+            "summariesonly=false allow_old_summaries=true fillnull_value=null".into(),
+        );
+        m.insert(
+            "security_content_ctime(1)".into(),
+            "convert timeformat=\"%Y-%m-%dT%H:%M:%S\" ctime($field$)".into(),
+        );
+        m.insert("x_filter".into(), "search *".into());
+        m
+    }
+
+    #[test]
+    fn takes_the_search_apart() {
+        let s = "| tstats `security_content_summariesonly` count min(_time) as firstTime max(_time) as lastTime from datamodel=Endpoint.Processes where (Processes.process_name = a.exe OR Processes.original_file_name=a.exe) Processes.process=\"*by*\" by Processes.process_name Processes.dest | `drop_dm_object_name(Processes)` | `security_content_ctime(firstTime)` | `x_filter`";
+        let t = TstatsSearch::parse(s, &macros()).unwrap();
+        assert_eq!(t.datamodel, "Endpoint.Processes");
+        assert_eq!(t.by, vec!["process_name", "dest"]);
+        assert_eq!(t.fillnull_value.as_deref(), Some("null"));
+        assert_eq!(
+            t.aggregations,
+            vec![
+                Aggregation::Count { alias: "count".into() },
+                Aggregation::MinTime { alias: "firstTime".into() },
+                Aggregation::MaxTime { alias: "lastTime".into() },
+            ]
+        );
+        let mut fields = Vec::new();
+        t.condition.fields(&mut fields);
+        assert_eq!(fields, vec!["process_name", "original_file_name", "process"]);
+        assert_eq!(t.ctime, vec![("firstTime".into(), "%Y-%m-%dT%H:%M:%S".into())]);
+        assert_eq!(t.filter, Expr::All);
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_run() {
+        assert!(TstatsSearch::parse("| stats count", &macros()).is_err());
+        assert!(TstatsSearch::parse("| tstats count from datamodel=X where a=1 | `nope`", &macros()).is_err());
+        assert!(TstatsSearch::parse("| tstats dc(x) from datamodel=X where a=1", &macros()).is_err());
+    }
+}
