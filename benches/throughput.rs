@@ -1,1 +1,86 @@
-fn main() {}
+//! `cargo bench` / `make bench`: throughput of the CLI's path (read, detect,
+//! report) over the real corpus in `../shared/data`, by container format.
+//! Prints MB/s and events/s; the best of several runs is kept.
+
+use schtasks_detect::{Detector, Options};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut v: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+    v.sort();
+    for p in v {
+        if p.is_dir() {
+            files(&p, out)
+        } else if !matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "md")) {
+            out.push(p)
+        }
+    }
+}
+
+fn run(inputs: &[(String, Vec<u8>)]) -> (u64, u64, f64) {
+    let start = Instant::now();
+    let mut d = Detector::new(Options::default()).unwrap();
+    for (name, bytes) in inputs {
+        d.begin_file(name);
+        for piece in bytes.chunks(64 << 10) {
+            d.push(piece);
+        }
+    }
+    let r = d.finish();
+    let secs = start.elapsed().as_secs_f64();
+    let mut out = Vec::new();
+    serde_json::to_writer(&mut out, &r).unwrap();
+    (r.stats.bytes, r.stats.events, secs)
+}
+
+fn main() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    let mut all = Vec::new();
+    files(&data, &mut all);
+    if all.is_empty() {
+        eprintln!("bench: ../shared/data is absent, nothing to measure");
+        return;
+    }
+    let mut groups: std::collections::BTreeMap<String, Vec<(String, Vec<u8>)>> = Default::default();
+    for p in all {
+        let bytes = std::fs::read(&p).unwrap();
+        let kind = match bytes.first() {
+            Some(b'E') => "evtx",
+            Some(b'<') => "xml",
+            _ => "json",
+        };
+        groups.entry(kind.into()).or_default().push((p.display().to_string(), bytes));
+    }
+    // gzip of the largest JSON file: the decompression layer's cost.
+    if let Some(big) = groups.get("json").and_then(|g| g.iter().max_by_key(|(_, b)| b.len())) {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&big.1).unwrap();
+        groups.insert("json.gz".into(), vec![(format!("{}.gz", big.0), enc.finish().unwrap())]);
+    }
+    let everything: Vec<_> = groups.values().flatten().cloned().collect();
+    groups.insert("all".into(), everything);
+    println!("{:<8} {:>6} {:>10} {:>9} {:>9} {:>12}", "format", "files", "MB", "events", "MB/s", "events/s");
+    for (kind, inputs) in &groups {
+        let mut best = f64::MAX;
+        let (mut bytes, mut events) = (0, 0);
+        for _ in 0..3 {
+            let (b, e, s) = run(inputs);
+            bytes = b;
+            events = e;
+            best = best.min(s);
+        }
+        let mb = bytes as f64 / 1e6;
+        println!(
+            "{:<8} {:>6} {:>10.1} {:>9} {:>9.1} {:>12.0}",
+            kind,
+            inputs.len(),
+            mb,
+            events,
+            mb / best,
+            events as f64 / best
+        );
+    }
+}

@@ -148,7 +148,13 @@ impl Sink for Core {
         if selected {
             self.file().matched += 1;
             if let Some(cb) = self.on_match.as_mut() {
-                cb(&matched(), &self.rule);
+                // A stream cannot wait for the end: name the aid with what is known now.
+                let mut now = matched();
+                let aids = &self.aid_names;
+                if let Some(d) = cim::resolve_dest(&now.event.dest, &|a| aids.get(a).cloned()) {
+                    now.event.dest = d;
+                }
+                cb(&now, &self.rule);
             }
         }
         let key = self.parity.key(&ev);
