@@ -1,0 +1,138 @@
+// The wasm package under Node: same JSON as the native CLI, every entry point,
+// bad input across the boundary.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { wasm, corpus, nativeJson, plain, feed, data, hasData, root } from './helpers.mjs';
+
+test('detectBytes and a Detector fed 64 KiB chunks equal the native CLI on every corpus file', (t) => {
+  if (!hasData) return t.skip('../shared/data is absent');
+  const files = corpus();
+  assert.ok(files.length >= 90);
+  for (const name of files) {
+    const bytes = readFileSync(join(data, name));
+    const native = nativeJson([name]);
+    assert.deepEqual(plain(wasm.detectBytes(bytes, name)), native, `detectBytes: ${name}`);
+    const d = new wasm.Detector();
+    feed(d, bytes, name);
+    assert.deepEqual(plain(d.finish()), native, `Detector: ${name}`);
+  }
+});
+
+test('options reach the engine exactly as the CLI flags do', (t) => {
+  if (!hasData) return t.skip('../shared/data is absent');
+  const name = 'attack_data/datasets/attack_techniques/T1053.005/atomic_red_team/attack_data.txt';
+  const bytes = readFileSync(join(data, name));
+  const native = nativeJson(['--mode', 'precise', '--tz', '-05:30', '--filter', 'NOT user=nobody', '--max-matches', '1', name]);
+  const opts = { mode: 'precise', tz: '-05:30', filter: 'NOT user=nobody', maxMatchesPerRow: 1 };
+  assert.deepEqual(plain(wasm.detectBytes(bytes, name, opts)), native);
+  assert.equal(native.stats.mode, 'precise');
+  assert.equal(native.rows.length, 1);
+});
+
+const fixture = (f) => readFileSync(join(root, 'tests/fixtures', f), 'utf8');
+
+test('detect(events) on arrays of every source shape, and CIM-form objects', () => {
+  const cs = fixture('crowdstrike_remote_schtasks.ndjson').trim().split('\n').map((l) => JSON.parse(l));
+  const sysmonFlat = {
+    EventID: 1, Channel: 'Microsoft-Windows-Sysmon/Operational', Hostname: 'ws1.corp',
+    UtcTime: '2024-05-01 10:00:00.123', Image: 'C:\\Windows\\System32\\schtasks.exe',
+    CommandLine: 'schtasks /create /s DC01 /tn x /tr y /sc once /st 01:00', User: 'CORP\\eve',
+    ParentImage: 'C:\\Windows\\System32\\cmd.exe', OriginalFileName: 'schtasks.exe',
+  };
+  const sec4688Event = {
+    Event: {
+      System: { EventID: 4688, Channel: 'Security', Computer: 'ws2.corp', TimeCreated: { '#attributes': { SystemTime: '2024-05-01T11:00:00.5Z' } } },
+      EventData: { NewProcessName: 'C:\\Windows\\System32\\schtasks.exe', CommandLine: 'schtasks -create -s 10.1.1.1 -tn x', SubjectUserName: 'bob', TargetUserName: '-', ParentProcessName: 'C:\\x\\psexec.exe' },
+    },
+  };
+  const winlog = { '@timestamp': '2024-05-01T12:00:00Z', winlog: { event_id: 4688, channel: 'Security', computer_name: 'ws3', event_data: { NewProcessName: 'C:\\Windows\\System32\\schtasks.exe', CommandLine: 'schtasks /create /S ws9 /tn t', SubjectUserName: 'carol' } } };
+  const cimForm = { process_name: 'schtasks.exe', process: 'schtasks.exe /create /s fs1 /tn z', dest: 'ws4', user: 'dave', parent_process_name: 'explorer.exe', _time: '2024-05-01T13:00:00Z' };
+  const other = { EventID: 3, Channel: 'Microsoft-Windows-Sysmon/Operational' };
+  const r = wasm.detect([...cs, sysmonFlat, sec4688Event, winlog, cimForm, other]);
+  const f = r.stats.files[0];
+  assert.deepEqual(f.process_creation, { sysmon: 1, security_4688: 2, crowdstrike: 2, cim: 1 });
+  assert.equal(f.other, 2);
+  assert.equal(f.records, f.events + f.error_count);
+  const byDest = Object.fromEntries(r.rows.map((row) => [row.dest, row]));
+  assert.equal(byDest['ws1.corp'].remote_target, 'DC01');
+  assert.equal(byDest['ws1.corp'].user, 'eve');
+  assert.equal(byDest['ws1.corp'].firstTime, '2024-05-01T10:00:00');
+  assert.equal(byDest['ws2.corp'], undefined, 'dash switches: no parity row');
+  assert.equal(byDest.ws3.process, 'C:\\Windows\\System32\\schtasks.exe /create /S ws9 /tn t');
+  assert.equal(byDest.ws4.user, 'dave');
+  assert.equal(byDest['WKS-ANALYST07'].count, 1);
+  assert.equal(r.risk_events.length, 2 * r.rows.length);
+  const precise = wasm.detect([sec4688Event], { mode: 'precise' });
+  assert.equal(precise.rows[0].remote_target, '10.1.1.1');
+  assert.equal(precise.stats.comparison.precise_only.length, 1);
+});
+
+test('bad input across the boundary, then the same instance works', () => {
+  const d = new wasm.Detector();
+  // Junk bytes: an error entry, not an exception.
+  d.push(new Uint8Array([0, 1, 2, 3, 255, 254, 9, 9, 9, 9]), 'junk.bin');
+  d.endFile();
+  // A 10 MB string inside a JSON line.
+  const big = JSON.stringify({ EventID: 1, CommandLine: 'x'.repeat(10 << 20) });
+  d.push(new TextEncoder().encode(big + '\n'), 'big.json');
+  d.endFile();
+  const sample = readFileSync(join(root, 'tests/fixtures/crowdstrike_remote_schtasks.ndjson'));
+  feed(d, sample, 'fdr.ndjson', 10);
+  const r = d.finish();
+  assert.equal(r.stats.files.length, 3);
+  assert.equal(r.stats.files[0].error_count, 1);
+  assert.equal(r.stats.files[0].readable, false);
+  assert.equal(r.stats.files[1].error_count, 1, 'a record over the 8 MiB limit is an error entry');
+  assert.equal(r.rows.length, 2);
+
+  // Numbers where strings belong, nulls, nested junk: read as values or errors.
+  const mixed = wasm.detect([{ process_name: 42, process: 'schtasks /create /s h', user: null, dest: { a: 1 } }, 7, null, 'text', [1, 2]]);
+  assert.equal(mixed.stats.files[0].events, 1);
+  assert.equal(mixed.stats.files[0].error_count, 4);
+  // A 10 MB string in an object.
+  const huge = wasm.detect([{ process_name: 'schtasks.exe', process: '/create /s h ' + 'y'.repeat(10 << 20) }]);
+  assert.equal(huge.rows.length, 1);
+  assert.equal(huge.rows[0].remote_target, 'h');
+
+  // Exceptions with messages, for wrong calls.
+  assert.throws(() => wasm.detect([], { colour: 'red' }), /unknown option "colour"/);
+  assert.throws(() => wasm.detect([], { mode: 'fast' }), /unknown mode/);
+  assert.throws(() => wasm.detect([], { tz: 'Mars' }), /time zone/);
+  assert.throws(() => wasm.detect([], { filter: '(x=1' }), /invalid filter/);
+  assert.throws(() => wasm.detect([], { maxMatchesPerRow: 'many' }), /invalid options/);
+  assert.throws(() => wasm.detect('not an array'), /array/);
+  assert.throws(() => new wasm.Detector({ nope: true }), /unknown option/);
+
+  // After all that, the same module and the same detector still work.
+  feed(d, sample, 'again.ndjson');
+  assert.equal(d.finish().rows.length, 2);
+  assert.equal(wasm.detectBytes(sample, 'x').rows.length, 2);
+});
+
+test('progress reports bytes, records and hits while streaming', () => {
+  const sample = readFileSync(join(root, 'tests/fixtures/crowdstrike_remote_schtasks.ndjson'));
+  const d = new wasm.Detector();
+  const seen = [];
+  for (let i = 0; i < sample.length; i += 512) {
+    d.push(sample.subarray(i, i + 512), 'fdr.ndjson');
+    seen.push(d.progress());
+  }
+  const last = seen.at(-1);
+  assert.equal(last.bytes, sample.length);
+  assert.equal(last.current_file, 'fdr.ndjson');
+  assert.ok(seen.some((p) => p.records > 0 && p.records < 3), 'records grow as chunks arrive');
+  d.endFile();
+  const p = d.progress();
+  assert.equal(p.records, 3);
+  assert.equal(p.hits, 2);
+  assert.equal(p.current_file, null);
+});
+
+test('the rule is data', () => {
+  const r = wasm.rule();
+  assert.equal(r.id, '1297fb80-f42a-4b4a-9c8a-88c066237cf6');
+  assert.match(r.search, /Processes\.process="\*\/s\*"/);
+  assert.equal(r.analytic_stories.length, 8);
+});
