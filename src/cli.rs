@@ -5,7 +5,7 @@
 use crate::aggregate::MatchedEvent;
 use crate::engine::{Detector, Options};
 use crate::report::Report;
-use crate::rule::{CompiledRule, substitute};
+use crate::rule::CompiledRule;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -148,26 +148,11 @@ fn read_into(det: &mut Detector, name: &str, reader: &mut dyn Read) {
 /// One matching event as a JSON line, annotated with the detection.
 pub fn stream_line(m: &MatchedEvent, rule: &CompiledRule, tz: i32) -> String {
     let ev = &m.event;
-    let get = |f: &str| ev.field(f).map(str::to_string);
-    let target = crate::cmdline::Args::parse(&ev.process)
-        .remote_target()
-        .unwrap_or("")
-        .to_string();
     let mut obj = serde_json::json!({
         "file": &*m.file,
         "source": m.source,
         "_time": ev.time.map(|t| crate::time::format_iso(t, tz)).unwrap_or_default(),
-        "detection": {
-            "rule_name": rule.rule.name,
-            "rule_id": rule.rule.id,
-            "search_name": rule.rule.search_name(),
-            "risk_score": rule.rule.risk_score,
-            "risk_message": substitute(&rule.rule.message, &get),
-            "mitre_attack_id": rule.rule.mitre_attack_id,
-            "remote_target": target,
-            "parity": m.parity,
-            "precise": m.precise,
-        },
+        "detection": crate::annotate::detection(rule, ev, m.parity, m.precise),
     });
     if let (Some(o), Ok(serde_json::Value::Object(loc))) =
         (obj.as_object_mut(), serde_json::to_value(&m.location))

@@ -9,6 +9,7 @@
 //! [`spl`] parses its search.
 
 pub mod aggregate;
+pub mod annotate;
 pub mod cmdline;
 pub mod engine;
 pub mod input;
@@ -21,6 +22,7 @@ pub mod source;
 pub mod spl;
 pub mod time;
 
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 pub mod cli;
 
 #[cfg(feature = "wasm")]

@@ -7,6 +7,10 @@
 //! encoding, then asks the `FORMATS` table.
 
 pub mod csv;
+#[cfg(feature = "evtx")]
+pub mod evtx;
+#[cfg(not(feature = "evtx"))]
+#[path = "evtx_absent.rs"]
 pub mod evtx;
 pub mod json;
 pub mod text;
