@@ -15,6 +15,8 @@ pub struct MatchedEvent {
     pub location: Location,
     pub source: Source,
     pub event: CimEvent,
+    /// The raw event's fields, as read (for the drilldown).
+    pub raw: Vec<(String, String)>,
     pub parity: bool,
     pub precise: bool,
 }

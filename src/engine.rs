@@ -132,7 +132,7 @@ impl Sink for Core {
             Mode::Parity => parity,
             Mode::Precise => precise,
         };
-        let mut location = r.location;
+        let mut location = r.location.clone();
         if location.record.is_none() {
             location.record = ev.record_id;
         }
@@ -142,6 +142,10 @@ impl Sink for Core {
             location: location.clone(),
             source: src,
             event: ev.clone(),
+            raw: r
+                .fields()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             parity,
             precise,
         };
@@ -431,6 +435,7 @@ fn build_report(mut core: Core) -> Report {
                 time: m.event.time.map(|t| time::format_iso(t, opts.tz_offset)).unwrap_or_default(),
                 remote_target: target.clone(),
                 event: m.event,
+                raw: crate::report::RawFields(m.raw),
             });
         }
         rows.push(row);

@@ -113,6 +113,22 @@ pub struct Match {
     pub remote_target: String,
     #[serde(flatten)]
     pub event: CimEvent,
+    /// The event's fields as read, in order.
+    pub raw: RawFields,
+}
+
+/// Raw fields, serialized as an object in their order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RawFields(pub Vec<(String, String)>);
+
+impl Serialize for RawFields {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -105,6 +105,8 @@ export interface Match extends Location {
   vendor_product: string;
   /** The command line exactly as logged. */
   command_line: string;
+  /** The raw event's fields as read, in order. */
+  raw: Record<string, string>;
 }
 
 export interface SourceCounts { sysmon: number; security_4688: number; crowdstrike: number; cim: number; }

@@ -1,0 +1,270 @@
+// End to end: the page in headless Debian Chromium, driven by playwright-core.
+// Compares what the page shows with the native CLI on the same files, and
+// checks the page's promises: the sample, drilldowns, exports, text-only
+// rendering of log values, zero requests after load, cancel, a 200 MB file.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { cli, data, hasData, nativeJson, root } from '../wasm/helpers.mjs';
+
+const CHROMIUM = '/usr/bin/chromium';
+const out = join(root, 'test-output');
+const shots = join(out, 'screenshots');
+mkdirSync(shots, { recursive: true });
+
+const FILES = [
+  'EVTX-to-MITRE-Attack/TA0002-Execution/T1053.005-Scheduled Task/ID4688-Scheduled task creation.evtx',
+  'Security-Datasets/datasets/atomic/windows/lateral_movement/host/schtask_create_2020-12-1907003032.json',
+  'attack_data/datasets/attack_techniques/T1053.005/atomic_red_team/attack_data.txt',
+];
+
+async function startServer() {
+  const server = spawn(process.execPath, [join(root, 'www/serve.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(server.stdout, 'data');
+  const url = line.toString().match(/http:\/\/\S+/)[0];
+  return { server, url };
+}
+
+/** Rows of the hits table, as the page shows them. */
+const pageRows = (page) => page.$$eval('#rows tbody tr', (trs) => trs.map((tr) =>
+  Object.fromEntries([...tr.querySelectorAll('td')].filter((td) => td.dataset.col !== 'events').map((td) => [td.dataset.col, td.textContent]))));
+
+const asText = (rows) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)])));
+
+async function runFiles(page, files) {
+  await page.setInputFiles('#file-input', files);
+  await page.waitForFunction(() => document.body.dataset.state === 'done' || document.body.dataset.state === 'error', null, { timeout: 600000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#status'));
+}
+
+test('the page in Chromium', { timeout: 1200000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) return t.skip('/usr/bin/chromium is missing (sudo apt-get install chromium)');
+  const { chromium } = await import('playwright-core');
+  const { server, url } = await startServer();
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  try {
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1366, height: 900 } });
+    let loaded = false;
+    const late = [];
+    context.on('request', (r) => {
+      if (loaded && !/^(blob|data):/.test(r.url())) late.push(r.url());
+    });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('dialog', (d) => { errors.push(`dialog: ${d.message()}`); d.dismiss(); });
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready=true]');
+    loaded = true;
+    await page.screenshot({ path: join(shots, '01-ready.png'), fullPage: true });
+
+    await t.test('CSP allows only what the page needs', async () => {
+      const csp = await page.getAttribute('meta[http-equiv=Content-Security-Policy]', 'content');
+      assert.match(csp, /default-src 'none'/);
+      assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
+      assert.doesNotMatch(csp, /unsafe-inline|\*/);
+      for (const f of ['app.js', 'worker.js', 'sample.js']) {
+        assert.doesNotMatch(readFileSync(join(root, 'www', f), 'utf8'), /innerHTML|outerHTML|insertAdjacentHTML|document\.write/, f);
+      }
+    });
+
+    await t.test('the sample button', async () => {
+      await page.click('#sample');
+      await page.waitForFunction(() => document.body.dataset.state === 'done');
+      const rows = await pageRows(page);
+      assert.ok(rows.some((r) => r.remote_target === 'FS-02.corp.example' && r.process_name === 'schtasks.exe'));
+      assert.ok(rows.some((r) => r.remote_target === '10.20.0.15'), '4688 remote');
+      assert.ok(rows.some((r) => r.remote_target === '' && r.process.includes('/sc daily')), 'a local /sc task, flagged in parity');
+      assert.ok(!rows.some((r) => r.process_name === 'cmd.exe'), 'the cmd.exe wrapper is not schtasks');
+      const summary = await page.textContent('#summary');
+      assert.match(summary, /CrowdStrike1/);
+      assert.match(await page.textContent('#mode-counts'), /parity gives 3 row\(s\), precise 3/);
+      await page.screenshot({ path: join(shots, '02-sample.png'), fullPage: true });
+      await page.check('input[name=mode][value=precise]');
+      await page.waitForFunction(() => document.body.dataset.state === 'done' && window.__schtasks.result.stats.mode === 'precise');
+      const precise = await pageRows(page);
+      assert.ok(precise.some((r) => r.remote_target === 'DC-01' && r.dest === 'WKS-ENG-207'), 'dash switches, Falcon aid named');
+      assert.ok(!precise.some((r) => r.process.includes('/sc daily')));
+      await page.check('input[name=mode][value=parity]');
+      await page.waitForFunction(() => document.body.dataset.state === 'done' && window.__schtasks.result.stats.mode === 'parity');
+    });
+
+    if (!hasData) {
+      t.diagnostic('../shared/data is absent: the corpus comparisons are skipped');
+    } else {
+      await t.test('real files: rows and risk messages equal the native CLI', async () => {
+        await runFiles(page, FILES.map((f) => join(data, f)));
+        const native = nativeJson(FILES);
+        const rows = await pageRows(page);
+        assert.deepEqual(rows, asText(native.rows));
+        const messages = await page.$$eval('#risk-messages li', (lis) => lis.map((li) => li.lastChild.textContent));
+        assert.deepEqual(messages, native.risk_events.map((r) => r.risk_message));
+        const files = await page.$$eval('#files tbody tr', (trs) => trs.map((tr) => tr.querySelector('[data-col=events]').textContent));
+        assert.deepEqual(files, native.stats.files.map((f) => String(f.events)));
+        await page.screenshot({ path: join(shots, '03-corpus.png'), fullPage: true });
+
+        // Sorting by count, then back.
+        await page.click('#rows thead th[data-col=count] button, #rows thead th:nth-child(6) button');
+        assert.equal(await page.getAttribute('#rows thead th:nth-child(6)', 'aria-sort'), 'ascending');
+      });
+
+      await t.test('a row drilldown and a risk-object drilldown', async () => {
+        const native = nativeJson(FILES);
+        await page.click('#rows tbody tr:first-child [data-col=events] button');
+        const first = await page.$$eval('#rows tbody tr:first-child td', (tds) => tds.map((td) => td.textContent));
+        const row = native.rows.findIndex((r) => r.process === first[1] && r.dest === first[3]);
+        const events = await page.$$eval('#drill-events tbody tr', (trs) => trs.length);
+        assert.equal(events, native.matches.filter((m) => m.row === row).length);
+        assert.ok(await page.isVisible('#drilldown details'));
+        await page.screenshot({ path: join(shots, '04-row-drilldown.png'), fullPage: true });
+
+        await page.click('#rows tbody tr:first-child [data-col=dest] button');
+        const dest = native.rows[row].dest.toLowerCase();
+        const want = native.risk_objects.find((o) => o.normalized_risk_object === dest);
+        const shown = await page.$$eval('#drill-risk div', (ds) => Object.fromEntries(ds.map((d) => [d.dataset.key, d.querySelector('dd').textContent])));
+        assert.equal(shown.count, String(want.count));
+        assert.equal(shown['risk score'], String(want.risk_score));
+        assert.equal(shown.firstTime, want.firstTime);
+        assert.equal(shown.lastTime, want.lastTime);
+        const tactics = await page.textContent('#drilldown-body');
+        assert.match(tactics, /Privilege Escalation/);
+        assert.match(tactics, /Active Directory Lateral Movement/);
+        await page.screenshot({ path: join(shots, '05-risk-drilldown.png'), fullPage: true });
+      });
+
+      await t.test('exports made in the browser equal the CLI', async () => {
+        await page.click('#rows thead th:nth-child(6) button'); // restore tstats order for CSV
+        await runFiles(page, FILES.map((f) => join(data, f)));
+        const native = nativeJson(FILES);
+        const grab = async (id) => {
+          const [download] = await Promise.all([page.waitForEvent('download'), page.click(id)]);
+          return readFileSync(await download.path(), 'utf8');
+        };
+        assert.deepEqual(JSON.parse(await grab('#export-rows-json')), native.rows);
+        assert.deepEqual(JSON.parse(await grab('#export-risk-json')), native.risk_events);
+        const csv = (await grab('#export-rows-csv')).replaceAll('\r\n', '\n');
+        const nativeCsv = execFileSync(cli, ['--format', 'csv', ...FILES], { cwd: data }).toString();
+        assert.equal(csv, nativeCsv);
+        const risk = (await grab('#export-risk-csv')).split('\r\n');
+        assert.equal(risk[0].split(',')[0], 'risk_object');
+        assert.equal(risk.filter(Boolean).length, native.risk_events.length + 1);
+      });
+    }
+
+    await t.test('a drop on the drop zone', async () => {
+      const xml = readFileSync(join(root, 'tests/fixtures/windows_event_log_security_4688.example_log.xml'), 'utf8')
+        .replace(/<Data Name='CommandLine'>[^<]*</, "<Data Name='CommandLine'>schtasks /create /s DROPPED01 /tn t /tr x /sc once<")
+        .replace(/<Data Name='NewProcessName'>[^<]*</, "<Data Name='NewProcessName'>C:\\Windows\\System32\\schtasks.exe<");
+      await page.evaluate((text) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([text], 'dropped.xml'));
+        document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }, xml);
+      await page.waitForFunction(() => document.body.dataset.state === 'done' && window.__schtasks.result.stats.files[0].file === 'dropped.xml');
+      const rows = await pageRows(page);
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0].remote_target, 'DROPPED01');
+    });
+
+    await t.test('log values are text: a command line holding HTML stays text', async () => {
+      const evil = '<img src=x onerror=alert(1)>';
+      const line = JSON.stringify({
+        EventID: 1, Channel: 'Microsoft-Windows-Sysmon/Operational', Hostname: `<b>host</b>${evil}`, UtcTime: '2024-01-01 00:00:00.000',
+        Image: 'C:\\Windows\\System32\\schtasks.exe', CommandLine: `schtasks /create /s ${evil} /tn "${evil}"`,
+        User: `D\\<script>alert(2)</script>`, ParentImage: 'C:\\x\\cmd.exe',
+      });
+      await page.setInputFiles('#file-input', { name: `${evil}.json`, mimeType: 'application/json', buffer: Buffer.from(line + '\n') });
+      await page.waitForFunction(() => document.body.dataset.state === 'done' && window.__schtasks.result.rows.length === 1);
+      const cell = await page.textContent('#rows tbody td[data-col=process]');
+      assert.equal(cell, `schtasks /create /s ${evil} /tn "${evil}"`);
+      assert.equal(await page.$$eval('main img, main script:not([src]), main b', (n) => n.length), 0);
+      await page.click('#rows tbody [data-col=events] button');
+      assert.equal(await page.$$eval('main img, main b', (n) => n.length), 0);
+      await page.waitForTimeout(300);
+      assert.deepEqual(errors, [], 'no alert, no page error');
+      await page.screenshot({ path: join(shots, '06-injection-as-text.png'), fullPage: true });
+    });
+
+    await t.test('a 200 MB log: the progress bar moves, wasm memory stays under 256 MB', async () => {
+      const big = join(out, 'generated-200mb.json');
+      const { lines, hits } = await writeLog(big, 200e6);
+      const seen = new Set();
+      const t0 = Date.now();
+      await page.setInputFiles('#file-input', big);
+      let shot = false;
+      while ((await page.evaluate(() => document.body.dataset.state)) === 'running') {
+        const f = await page.evaluate(() => document.getElementById('progress-box').dataset.fraction);
+        if (f) seen.add(f);
+        if (!shot && Number(f) > 0.3) {
+          shot = true;
+          await page.screenshot({ path: join(shots, '07-progress-200mb.png'), fullPage: false });
+        }
+        await page.waitForTimeout(100);
+      }
+      const seconds = (Date.now() - t0) / 1000;
+      const run = await page.evaluate(() => ({ ...window.__schtasks.lastRun, events: window.__schtasks.result.stats.events, matched: window.__schtasks.result.stats.matched }));
+      assert.equal(run.events, lines);
+      assert.equal(run.matched, hits);
+      assert.ok(seen.size >= 3, `progress moved through ${seen.size} values`);
+      assert.ok(run.peakMemory < 256 * 1024 * 1024, `peak wasm memory ${run.peakMemory}`);
+      const mb = statSync(big).size / 1e6;
+      t.diagnostic(`200 MB log: ${mb.toFixed(0)} MB, ${lines} events in ${run.seconds.toFixed(1)} s in the worker (${(mb / run.seconds).toFixed(1)} MB/s), ` +
+        `${seconds.toFixed(1)} s wall, peak wasm memory ${(run.peakMemory / 1048576).toFixed(0)} MiB`);
+      await page.screenshot({ path: join(shots, '08-200mb-done.png'), fullPage: true });
+    });
+
+    await t.test('cancel', async () => {
+      const big = join(out, 'generated-200mb.json');
+      await page.setInputFiles('#file-input', big);
+      await page.waitForFunction(() => Number(document.getElementById('progress-box').dataset.fraction || 0) > 0.02);
+      await page.click('#cancel');
+      await page.waitForFunction(() => document.body.dataset.state === 'cancelled');
+      assert.match(await page.textContent('#status'), /Cancelled after/);
+      assert.equal(await page.isDisabled('#cancel'), true);
+    });
+
+    await t.test('zero requests after load, no page errors', () => {
+      assert.deepEqual(late, []);
+      assert.deepEqual(errors, []);
+    });
+  } finally {
+    await browser.close();
+    server.kill();
+  }
+});
+
+/** Writes a Sysmon NXLog-style JSON-lines log of about `bytes`, a hit every 5000 lines. */
+async function writeLog(path, bytes) {
+  const ws = createWriteStream(path);
+  let written = 0;
+  let lines = 0;
+  let hits = 0;
+  while (written < bytes) {
+    const hit = lines % 5000 === 0;
+    if (hit) hits++;
+    const line = JSON.stringify({
+      EventTime: '2024-02-01 10:00:00', Hostname: `WKS-${lines % 50}.corp.example`, EventID: hit ? 1 : (lines % 3 ? 1 : 3),
+      SourceName: 'Microsoft-Windows-Sysmon', Channel: 'Microsoft-Windows-Sysmon/Operational', RecordNumber: lines + 1,
+      UtcTime: `2024-02-01 10:${String(Math.floor(lines / 60000) % 60).padStart(2, '0')}:${String(Math.floor(lines / 1000) % 60).padStart(2, '0')}.000`,
+      ProcessGuid: `{E2A3D6B1-11D7-5F25-0000-${String(lines).padStart(12, '0')}}`, ProcessId: String(lines % 65536),
+      Image: hit ? 'C:\\Windows\\System32\\schtasks.exe' : 'C:\\Windows\\System32\\svchost.exe',
+      CommandLine: hit ? `schtasks /create /s SRV-${lines % 7} /tn t${lines % 3} /tr c:\\x.exe /sc once /st 00:00` : 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s Schedule',
+      User: 'CORP\\svc', ParentImage: 'C:\\Windows\\System32\\services.exe', ParentCommandLine: 'C:\\Windows\\system32\\services.exe',
+      Hashes: 'SHA256=A9A4FD9C1BB7C5CF8F77F761CAE60F4AC4AFB8DAEEBB46B3AD6983D5E599CDC1', IntegrityLevel: 'System',
+      Message: 'Process Create: '.padEnd(400, '.'),
+    }) + '\n';
+    if (!ws.write(line)) await once(ws, 'drain');
+    written += line.length;
+    lines++;
+  }
+  ws.end();
+  await once(ws, 'finish');
+  return { lines, hits };
+}

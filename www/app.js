@@ -1,0 +1,274 @@
+// The page: controls, the worker's progress, and the results. Every value
+// that comes from a log is written with textContent (never as HTML).
+import { sampleFiles } from './sample.js';
+
+const $ = (id) => document.getElementById(id);
+const ROW_COLUMNS = ['process_name', 'process', 'parent_process_name', 'dest', 'user', 'count', 'firstTime', 'lastTime', 'remote_target'];
+
+/** Builds an element; strings among `children` become text nodes. */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'text') node.textContent = v;
+    else if (k === 'class') node.className = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+const state = { files: [], result: null, sort: { key: null, dir: 1 }, running: false, ready: false, lastRun: null };
+window.__schtasks = state; // for the end-to-end tests and the curious
+
+const worker = new Worker('./worker.js', { type: 'module' });
+worker.onmessage = (e) => {
+  const m = e.data;
+  if (m.type === 'ready') {
+    state.ready = true;
+    setStatus('Ready. Drop files, or try the sample.');
+    document.body.dataset.ready = 'true';
+  } else if (m.type === 'progress') {
+    showProgress(m);
+  } else if (m.type === 'result') {
+    state.lastRun = { seconds: m.seconds, peakMemory: m.peakMemory };
+    done(`Done in ${m.seconds.toFixed(2)} s.`);
+    render(m.result);
+  } else if (m.type === 'cancelled') {
+    done(`Cancelled after ${fmtBytes(m.bytesDone)} of ${fmtBytes(m.totalBytes)}.`);
+    document.body.dataset.state = 'cancelled';
+  } else if (m.type === 'error') {
+    done(`Error: ${m.message}`, true);
+  }
+};
+worker.onerror = (e) => done(`The detector failed to start: ${e.message}`, true);
+
+function setStatus(text, isError = false) {
+  const s = $('status');
+  s.textContent = text;
+  s.classList.toggle('error', isError);
+}
+
+function fmtBytes(n) {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${n} B`;
+}
+
+function options() {
+  const mode = document.querySelector('input[name=mode]:checked').value;
+  const o = { mode };
+  const tz = $('tz').value;
+  if (tz === 'local') {
+    const off = -new Date().getTimezoneOffset();
+    const a = Math.abs(off);
+    o.tz = `${off < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+  } else if (tz === 'fixed') {
+    o.tz = $('tz-fixed').value.trim();
+  }
+  const filter = $('filter').value.trim();
+  if (filter) o.filter = filter;
+  return o;
+}
+
+function start(files) {
+  if (!files.length || state.running) return;
+  state.files = files;
+  state.running = true;
+  document.body.dataset.state = 'running';
+  $('cancel').disabled = false;
+  $('sample').disabled = true;
+  $('apply').disabled = true;
+  $('progress-box').hidden = false;
+  $('progress').value = 0;
+  $('progress-box').dataset.fraction = '0';
+  $('progress-text').textContent = '';
+  setStatus(`Reading ${files.length} file(s), ${fmtBytes(files.reduce((n, f) => n + f.size, 0))}…`);
+  worker.postMessage({ type: 'run', files, options: options() });
+}
+
+function done(text, isError = false) {
+  state.running = false;
+  document.body.dataset.state = isError ? 'error' : 'done';
+  $('cancel').disabled = true;
+  $('sample').disabled = false;
+  $('apply').disabled = false;
+  setStatus(text, isError);
+}
+
+function showProgress(m) {
+  const frac = m.totalBytes ? m.bytesDone / m.totalBytes : 1;
+  $('progress').value = frac;
+  $('progress-text').textContent =
+    `${fmtBytes(m.bytesDone)} of ${fmtBytes(m.totalBytes)} · ${Math.round(m.eventsPerSec).toLocaleString('en')} events/s · ` +
+    `${m.events.toLocaleString('en')} events, ${m.hits} hits · file ${m.fileIndex + 1}/${m.fileCount}: ${m.file}`;
+  $('progress-box').dataset.fraction = frac.toFixed(4);
+  $('progress-box').dataset.memory = String(m.peakMemory);
+}
+
+// ---- input ----
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  start([...e.dataTransfer.files]);
+});
+drop.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $('file-input').click(); }
+});
+$('file-input').addEventListener('change', (e) => { start([...e.target.files]); e.target.value = ''; });
+$('sample').addEventListener('click', () => start(sampleFiles()));
+$('cancel').addEventListener('click', () => { worker.postMessage({ type: 'cancel' }); setStatus('Cancelling…'); });
+$('apply').addEventListener('click', () => start(state.files));
+$('filter').addEventListener('keydown', (e) => { if (e.key === 'Enter') start(state.files); });
+for (const r of document.querySelectorAll('input[name=mode]')) r.addEventListener('change', () => start(state.files));
+$('tz').addEventListener('change', () => {
+  $('tz-fixed').hidden = $('tz').value !== 'fixed';
+  if ($('tz').value !== 'fixed') start(state.files);
+});
+$('tz-fixed').addEventListener('keydown', (e) => { if (e.key === 'Enter') start(state.files); });
+
+// ---- results ----
+function render(result) {
+  state.result = result;
+  $('results').hidden = false;
+  $('drilldown').hidden = true;
+  renderSummary(result.stats);
+  renderRows();
+  const c = result.stats.comparison;
+  $('mode-counts').textContent =
+    `On these files: parity gives ${c.parity_rows} row(s), precise ${c.precise_rows}. ` +
+    `Only parity: ${c.parity_only.length} (local /sc, /st or quoted /s); only precise: ${c.precise_only.length} (dash switches).`;
+  const ol = $('risk-messages');
+  ol.replaceChildren(...result.risk_events.map((r) =>
+    el('li', {}, el('span', { class: 'muted', text: `[${r.risk_object_type} ${r.risk_object}, score ${r.risk_score}] ` }), r.risk_message)));
+  renderTable($('risk-objects'), ['normalized_risk_object', 'risk_object_type', 'count', 'risk_score', 'firstTime', 'lastTime'],
+    result.risk_objects.map((o) => ({ ...o })), (key, value, o) =>
+      key === 'normalized_risk_object' ? el('button', { class: 'linkish', type: 'button', text: value, onclick: () => riskDrilldown(o.normalized_risk_object) }) : value);
+  renderFiles(result.stats.files);
+}
+
+function renderSummary(s) {
+  const pc = s.process_creation;
+  const items = [
+    ['files', s.files.length], ['events', s.events], ['Sysmon 1', pc.sysmon], ['Security 4688', pc.security_4688],
+    ['CrowdStrike', pc.crowdstrike], ['CIM form', pc.cim], ['other events', s.other], ['errors', s.errors],
+    ['matched events', s.matched], ['rows', s.rows], ['mode', s.mode], ['times', s.tz],
+  ];
+  $('summary').replaceChildren(...items.map(([k, v]) => el('div', { 'data-key': k }, el('dt', { text: k }), el('dd', { text: String(v) }))));
+}
+
+function renderTable(table, columns, items, cell, sortable = false) {
+  const head = el('tr', {}, ...columns.map((c) => {
+    if (!sortable) return el('th', { scope: 'col', text: c });
+    const th = el('th', { scope: 'col' }, el('button', { type: 'button', text: c, onclick: () => sortBy(c) }));
+    if (state.sort.key === c) th.setAttribute('aria-sort', state.sort.dir > 0 ? 'ascending' : 'descending');
+    return th;
+  }));
+  table.tHead.replaceChildren(head);
+  table.tBodies[0].replaceChildren(...items.map((item) => {
+    const tr = el('tr', {});
+    for (const c of columns) {
+      const v = cell(c, item[c], item);
+      const td = el('td', { 'data-col': c, class: c === 'process' || c === 'command_line' ? 'cmd' : '' });
+      td.append(v instanceof Node ? v : document.createTextNode(v == null ? '' : String(v)));
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
+function sortBy(key) {
+  state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : 1 };
+  renderRows();
+}
+
+function renderRows() {
+  const r = state.result;
+  let rows = r.rows.map((row, index) => ({ ...row, _index: index }));
+  const { key, dir } = state.sort;
+  if (key) rows.sort((a, b) => (typeof a[key] === 'number' ? a[key] - b[key] : String(a[key]).localeCompare(String(b[key]))) * dir);
+  renderTable($('rows'), [...ROW_COLUMNS, 'events'], rows, (c, v, row) => {
+    if (c === 'events') return el('button', { type: 'button', class: 'linkish', text: 'events', 'aria-label': `matched events of row ${row._index + 1}`, onclick: () => rowDrilldown(row._index) });
+    if (c === 'dest' || c === 'user') return el('button', { type: 'button', class: 'linkish', text: v, onclick: () => riskDrilldown(String(v).toLowerCase()) });
+    return v;
+  }, true);
+  [...$('rows').tBodies[0].rows].forEach((tr, i) => tr.classList.toggle('remote', rows[i].remote_target !== ''));
+  $('no-rows').hidden = r.rows.length > 0;
+}
+
+function openDrilldown(title, ...content) {
+  $('drilldown-h').textContent = title;
+  $('drilldown-body').replaceChildren(...content);
+  $('drilldown').hidden = false;
+  $('drilldown-close').focus();
+}
+$('drilldown-close').addEventListener('click', () => { $('drilldown').hidden = true; });
+
+function rowDrilldown(index) {
+  const r = state.result;
+  const row = r.rows[index];
+  const matches = r.matches.filter((m) => m.row === index);
+  const cim = ['_time', 'source', 'file', 'line', 'record', 'dest', 'user', 'process_name', 'process', 'command_line', 'parent_process_name', 'parent_process', 'original_file_name', 'process_id', 'parent_process_id', 'remote_target'];
+  const table = el('table', { id: 'drill-events' }, el('thead'), el('tbody'));
+  renderTable(table, cim, matches, (c, v) => v);
+  const raws = matches.map((m, i) => el('details', {}, el('summary', { text: `raw event ${i + 1} (${m.file}${m.line ? `, line ${m.line}` : ''}${m.record ? `, record ${m.record}` : ''})` }), el('pre', { text: JSON.stringify(m.raw, null, 2) })));
+  const more = row.count > matches.length ? el('p', { class: 'muted', text: `${row.count - matches.length} more event(s) counted but not kept (per-row limit).` }) : '';
+  openDrilldown(`Matched events: ${row.process_name} on ${row.dest} by ${row.user} (${row.count})`, el('div', { class: 'scroll' }, table), ...raws, more);
+}
+
+function riskDrilldown(object) {
+  const o = state.result.risk_objects.find((x) => x.normalized_risk_object === object);
+  if (!o) return;
+  const dl = el('dl', { class: 'summary', id: 'drill-risk' }, ...[
+    ['risk object', o.normalized_risk_object], ['type', o.risk_object_type], ['count', o.count], ['risk score', o.risk_score],
+    ['firstTime', o.firstTime], ['lastTime', o.lastTime],
+  ].map(([k, v]) => el('div', { 'data-key': k }, el('dt', { text: k }), el('dd', { text: String(v) }))));
+  const list = (title, items) => el('div', {}, el('h4', { text: title }), el('ul', {}, ...items.map((t) => el('li', { text: t }))));
+  openDrilldown(`Risk of ${o.normalized_risk_object} (last 7 days of this data)`, dl,
+    list('Search Name', o.search_name), list('Risk Message', o.risk_message),
+    list('Analytic Stories', o.analyticstories), list('ATT&CK Tactics', o.mitre_tactic));
+}
+
+function renderFiles(files) {
+  const items = files.map((f) => ({
+    file: f.file, format: (f.format ?? 'unreadable') + (f.compressed ? ' (gzip)' : ''), encoding: f.encoding ?? '',
+    bytes: f.bytes, records: f.records, events: f.events,
+    'process creations': `${f.process_creation.sysmon} / ${f.process_creation.security_4688} / ${f.process_creation.crowdstrike}${f.process_creation.cim ? ` / ${f.process_creation.cim}` : ''}`,
+    other: f.other, hits: f.matched, errors: f, readable: f.readable ? 'yes' : 'no',
+  }));
+  renderTable($('files'), ['file', 'format', 'encoding', 'bytes', 'records', 'events', 'process creations', 'other', 'hits', 'errors', 'readable'], items, (c, v) => {
+    if (c !== 'errors') return v;
+    if (!v.error_count) return '0';
+    const where = (e) => [e.line && `line ${e.line}`, e.chunk != null && `chunk ${e.chunk}`, e.record && `record ${e.record}`, e.offset != null && `offset ${e.offset}`].filter(Boolean).join(', ');
+    return el('details', {}, el('summary', { text: String(v.error_count) }),
+      el('ul', {}, ...v.errors.map((e) => el('li', { text: `${where(e) || 'file'}: ${e.message}` }))));
+  });
+}
+
+// ---- export (made here, in the browser) ----
+function csv(columns, items) {
+  const q = (v) => {
+    const s = Array.isArray(v) ? v.join('|') : v && typeof v === 'object' ? JSON.stringify(v) : String(v ?? '');
+    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  };
+  return [columns.join(','), ...items.map((i) => columns.map((c) => q(i[c])).join(','))].join('\r\n') + '\r\n';
+}
+
+function download(name, type, text) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = el('a', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+const RISK_COLUMNS = ['risk_object', 'risk_object_type', 'normalized_risk_object', 'risk_score', 'severity', 'threat_object', 'threat_object_type', 'risk_message', 'search_name', 'rule_id', 'annotations', 'analyticstories', 'count', 'firstTime', 'lastTime'];
+$('export-rows-csv').addEventListener('click', () => download('schtasks-rows.csv', 'text/csv', csv(ROW_COLUMNS, state.result.rows)));
+$('export-rows-json').addEventListener('click', () => download('schtasks-rows.json', 'application/json', JSON.stringify(state.result.rows, null, 2)));
+$('export-risk-csv').addEventListener('click', () => download('schtasks-risk-events.csv', 'text/csv', csv(RISK_COLUMNS, state.result.risk_events)));
+$('export-risk-json').addEventListener('click', () => download('schtasks-risk-events.json', 'application/json', JSON.stringify(state.result.risk_events, null, 2)));
