@@ -7,13 +7,18 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut v: Vec<_> = rd.flatten().map(|e| e.path()).collect();
     v.sort();
     for p in v {
         if p.is_dir() {
             files(&p, out)
-        } else if !matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "md")) {
+        } else if !matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml" | "md")
+        ) {
             out.push(p)
         }
     }
@@ -51,18 +56,30 @@ fn main() {
             Some(b'<') => "xml",
             _ => "json",
         };
-        groups.entry(kind.into()).or_default().push((p.display().to_string(), bytes));
+        groups
+            .entry(kind.into())
+            .or_default()
+            .push((p.display().to_string(), bytes));
     }
     // gzip of the largest JSON file: the decompression layer's cost.
-    if let Some(big) = groups.get("json").and_then(|g| g.iter().max_by_key(|(_, b)| b.len())) {
+    if let Some(big) = groups
+        .get("json")
+        .and_then(|g| g.iter().max_by_key(|(_, b)| b.len()))
+    {
         use std::io::Write;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(&big.1).unwrap();
-        groups.insert("json.gz".into(), vec![(format!("{}.gz", big.0), enc.finish().unwrap())]);
+        groups.insert(
+            "json.gz".into(),
+            vec![(format!("{}.gz", big.0), enc.finish().unwrap())],
+        );
     }
     let everything: Vec<_> = groups.values().flatten().cloned().collect();
     groups.insert("all".into(), everything);
-    println!("{:<8} {:>6} {:>10} {:>9} {:>9} {:>12}", "format", "files", "MB", "events", "MB/s", "events/s");
+    println!(
+        "{:<8} {:>6} {:>10} {:>9} {:>9} {:>12}",
+        "format", "files", "MB", "events", "MB/s", "events/s"
+    );
     for (kind, inputs) in &groups {
         let mut best = f64::MAX;
         let (mut bytes, mut events) = (0, 0);

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs what building and testing need, once; each step is skipped when done.
-# Needs: rustup, cargo, node/npm. Chromium (browser tests) comes from apt and
-# needs root; without it the browser tests say they are skipped.
+# Installs what building (and, with --test, testing) needs, once; each step is
+# skipped when done. Needs: rustup, cargo, node/npm. With --test: Chromium for
+# the browser tests comes from apt and needs root (without it those tests say
+# they are skipped), and PyPI's wasmtime is a second WASI runtime.
 set -euo pipefail
+for_tests=false
+[ "${1:-}" = "--test" ] && for_tests=true
 cd "$(dirname "$0")/.."
 
 want_bindgen=$(sed -n 's/^wasm-bindgen = { version = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
@@ -26,6 +29,8 @@ if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ];
   echo "setup: npm ci (binaryen's wasm-opt, playwright-core)"
   npm ci --no-audit --no-fund
 fi
+
+$for_tests || exit 0
 
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

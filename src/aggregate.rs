@@ -87,11 +87,20 @@ impl Aggregator {
     pub fn key(&self, ev: &CimEvent) -> Vec<String> {
         self.by
             .iter()
-            .map(|f| ev.field(f).map(str::to_string).unwrap_or_else(|| self.fillnull.clone()))
+            .map(|f| {
+                ev.field(f)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| self.fillnull.clone())
+            })
             .collect()
     }
 
-    pub fn add(&mut self, key: Vec<String>, time: Option<Micros>, matched: impl FnOnce() -> MatchedEvent) {
+    pub fn add(
+        &mut self,
+        key: Vec<String>,
+        time: Option<Micros>,
+        matched: impl FnOnce() -> MatchedEvent,
+    ) {
         let max = self.max_matches;
         let row = self.rows.entry(key).or_default();
         row.count += 1;

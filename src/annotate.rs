@@ -66,6 +66,9 @@ impl Annotator {
         if !hit {
             return Ok(Verdict::NoMatch);
         }
-        Ok(Verdict::Match(detection(&self.rule, &ev, parity, precise), Box::new(ev)))
+        Ok(Verdict::Match(
+            detection(&self.rule, &ev, parity, precise),
+            Box::new(ev),
+        ))
     }
 }

@@ -72,7 +72,10 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
             "--filter" => filter = Some(value("--filter")?),
             "--max-matches" => {
                 let v = value("--max-matches")?;
-                max = Some(v.parse().map_err(|_| format!("--max-matches: not a number: {v}"))?)
+                max = Some(
+                    v.parse()
+                        .map_err(|_| format!("--max-matches: not a number: {v}"))?,
+                )
             }
             "--format" => {
                 format = match value("--format")?.as_str() {
@@ -218,9 +221,17 @@ pub fn run(argv: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
         }
     }
     let report = det.finish();
-    let status = if report.stats.files.iter().all(|f| f.readable) { 0 } else { 1 };
+    let status = if report.stats.files.iter().all(|f| f.readable) {
+        0
+    } else {
+        1
+    };
     for f in report.stats.files.iter().filter(|f| !f.readable) {
-        let why = f.errors.first().map(|e| e.message.as_str()).unwrap_or("unreadable");
+        let why = f
+            .errors
+            .first()
+            .map(|e| e.message.as_str())
+            .unwrap_or("unreadable");
         let _ = writeln!(err, "schtasks-detect: {}: {why}", f.file);
     }
     let written = if args.stream {
@@ -256,12 +267,19 @@ fn csv_field(s: &str) -> String {
 
 pub fn write_csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let Some(first) = report.rows.first() else {
-        return writeln!(out, "process_name,process,parent_process_name,dest,user,count,firstTime,lastTime,remote_target");
+        return writeln!(
+            out,
+            "process_name,process,parent_process_name,dest,user,count,firstTime,lastTime,remote_target"
+        );
     };
     let header: Vec<&str> = first.columns.iter().map(|(k, _)| k.as_str()).collect();
     writeln!(out, "{}", header.join(","))?;
     for row in &report.rows {
-        let line: Vec<String> = row.columns.iter().map(|(_, v)| csv_field(&v.as_string())).collect();
+        let line: Vec<String> = row
+            .columns
+            .iter()
+            .map(|(_, v)| csv_field(&v.as_string()))
+            .collect();
         writeln!(out, "{}", line.join(","))?;
     }
     Ok(())
@@ -272,7 +290,11 @@ fn write_table(report: &Report, rule: &CompiledRule, out: &mut dyn Write) -> std
     writeln!(
         out,
         "{} ({} mode, times {}): {} row(s) from {} matched event(s)",
-        rule.rule.name, s.mode, s.tz, report.rows.len(), s.matched
+        rule.rule.name,
+        s.mode,
+        s.tz,
+        report.rows.len(),
+        s.matched
     )?;
     for (i, row) in report.rows.iter().enumerate() {
         writeln!(out)?;
@@ -289,7 +311,11 @@ fn write_table(report: &Report, rule: &CompiledRule, out: &mut dyn Write) -> std
                 continue;
             }
             let v = v.as_string();
-            let shown = if k == "remote_target" && v.is_empty() { "(none: no whole /s switch)".to_string() } else { v };
+            let shown = if k == "remote_target" && v.is_empty() {
+                "(none: no whole /s switch)".to_string()
+            } else {
+                v
+            };
             writeln!(out, "    {k:<20} {shown}")?;
         }
     }
@@ -305,17 +331,44 @@ fn write_table(report: &Report, rule: &CompiledRule, out: &mut dyn Write) -> std
     )?;
     if !report.risk_events.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Risk ({} risk events, score {} each):", report.risk_events.len(), rule.rule.risk_score)?;
+        writeln!(
+            out,
+            "Risk ({} risk events, score {} each):",
+            report.risk_events.len(),
+            rule.rule.risk_score
+        )?;
         for r in &report.risk_events {
-            writeln!(out, "  [{} {}] {}", r.risk_object_type, r.risk_object, r.risk_message)?;
+            writeln!(
+                out,
+                "  [{} {}] {}",
+                r.risk_object_type, r.risk_object, r.risk_message
+            )?;
         }
     }
     writeln!(out)?;
-    writeln!(out, "Files: {} read, {} bytes, {} events, {} errors", s.files.len(), s.bytes, s.events, s.errors)?;
-    writeln!(out, "  {:>7} {:>7} {:>6} {:>6} {:>6} {:>7} {:>6} {:>5}  file", "format", "events", "sysmon", "4688", "cs", "other", "errors", "hits")?;
+    writeln!(
+        out,
+        "Files: {} read, {} bytes, {} events, {} errors",
+        s.files.len(),
+        s.bytes,
+        s.events,
+        s.errors
+    )?;
+    writeln!(
+        out,
+        "  {:>7} {:>7} {:>6} {:>6} {:>6} {:>7} {:>6} {:>5}  file",
+        "format", "events", "sysmon", "4688", "cs", "other", "errors", "hits"
+    )?;
     for f in &s.files {
-        let fmt = f.format.map(|f| format!("{f:?}").to_lowercase()).unwrap_or_else(|| "?".into());
-        let fmt = if f.compressed { format!("{fmt}.gz") } else { fmt };
+        let fmt = f
+            .format
+            .map(|f| format!("{f:?}").to_lowercase())
+            .unwrap_or_else(|| "?".into());
+        let fmt = if f.compressed {
+            format!("{fmt}.gz")
+        } else {
+            fmt
+        };
         writeln!(
             out,
             "  {:>7} {:>7} {:>6} {:>6} {:>6} {:>7} {:>6} {:>5}  {}",
@@ -331,14 +384,26 @@ fn write_table(report: &Report, rule: &CompiledRule, out: &mut dyn Write) -> std
         )?;
         for e in f.errors.iter().take(5) {
             let mut at = Vec::new();
-            if let Some(l) = e.location.line { at.push(format!("line {l}")); }
-            if let Some(c) = e.location.chunk { at.push(format!("chunk {c}")); }
-            if let Some(r) = e.location.record { at.push(format!("record {r}")); }
-            if let Some(o) = e.location.offset { at.push(format!("offset {o}")); }
+            if let Some(l) = e.location.line {
+                at.push(format!("line {l}"));
+            }
+            if let Some(c) = e.location.chunk {
+                at.push(format!("chunk {c}"));
+            }
+            if let Some(r) = e.location.record {
+                at.push(format!("record {r}"));
+            }
+            if let Some(o) = e.location.offset {
+                at.push(format!("offset {o}"));
+            }
             writeln!(out, "          error at {}: {}", at.join(", "), e.message)?;
         }
         if f.error_count > 5 {
-            writeln!(out, "          ... {} more error(s) (see --format json)", f.error_count - 5)?;
+            writeln!(
+                out,
+                "          ... {} more error(s) (see --format json)",
+                f.error_count - 5
+            )?;
         }
     }
     Ok(())

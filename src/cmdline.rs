@@ -145,7 +145,10 @@ mod tests {
         );
         assert_eq!(split("a \"x\"\"y\""), vec!["a", "x\"y"]);
         assert_eq!(split("C:\\dir\\ /s\thost"), vec!["C:\\dir\\", "/s", "host"]);
-        assert_eq!(split("schtasks/create /s H"), vec!["schtasks", "/create", "/s", "H"]);
+        assert_eq!(
+            split("schtasks/create /s H"),
+            vec!["schtasks", "/create", "/s", "H"]
+        );
         assert_eq!(split(""), vec![""]);
     }
 

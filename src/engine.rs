@@ -298,7 +298,10 @@ impl Detector {
     pub fn progress(&self) -> Progress {
         let mut p = Progress {
             files: self.core.files.len(),
-            current_file: self.reader.as_ref().map(|_| self.core.file_name.to_string()),
+            current_file: self
+                .reader
+                .as_ref()
+                .map(|_| self.core.file_name.to_string()),
             ..Default::default()
         };
         for f in &self.core.files {
@@ -368,10 +371,7 @@ fn build_report(mut core: Core) -> Report {
         columns.push(("remote_target".into(), Value::Str(target)));
         Row { columns }
     };
-    let keep = |row: &Row| {
-        core.filter
-            .eval(&|f| row.get(f).map(Value::as_string))
-    };
+    let keep = |row: &Row| core.filter.eval(&|f| row.get(f).map(Value::as_string));
 
     let build = |agg: &Aggregator| {
         agg.rows(&resolve)
@@ -388,9 +388,10 @@ fn build_report(mut core: Core) -> Report {
         Mode::Parity => parity_rows.len(),
         Mode::Precise => precise_rows.len(),
     };
-    let kept = |rows: Vec<(Row, crate::aggregate::RowState)>| -> Vec<(Row, crate::aggregate::RowState)> {
-        rows.into_iter().filter(|(r, _)| keep(r)).collect()
-    };
+    let kept =
+        |rows: Vec<(Row, crate::aggregate::RowState)>| -> Vec<(Row, crate::aggregate::RowState)> {
+            rows.into_iter().filter(|(r, _)| keep(r)).collect()
+        };
     let parity_rows = kept(parity_rows);
     let precise_rows = kept(precise_rows);
     let procs = |rows: &[(Row, crate::aggregate::RowState)]| -> Vec<Vec<String>> {
@@ -432,7 +433,11 @@ fn build_report(mut core: Core) -> Report {
                 file: m.file.to_string(),
                 location: m.location,
                 source: m.source,
-                time: m.event.time.map(|t| time::format_iso(t, opts.tz_offset)).unwrap_or_default(),
+                time: m
+                    .event
+                    .time
+                    .map(|t| time::format_iso(t, opts.tz_offset))
+                    .unwrap_or_default(),
                 remote_target: target.clone(),
                 event: m.event,
                 raw: crate::report::RawFields(m.raw),

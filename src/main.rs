@@ -5,7 +5,8 @@ fn main() {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let code = schtasks_detect::cli::run(&argv, &mut stdin.lock(), &mut out, &mut std::io::stderr());
+    let code =
+        schtasks_detect::cli::run(&argv, &mut stdin.lock(), &mut out, &mut std::io::stderr());
     drop(out);
     std::process::exit(code);
 }

@@ -79,18 +79,58 @@ mod tests {
 
     /// Spec §5's test vectors: (command line, parity, precise, remote_target).
     const VECTORS: &[(&str, bool, bool, &str)] = &[
-        ("schtasks /create /s HOST01 /tn t /tr c:\\x.exe /sc once /st 00:00", true, true, "HOST01"),
-        ("SCHTASKS /Create /S localhost /RU DOMAIN\\user /TN \"Atomic task\" /TR \"C:\\windows\\system32\\cmd.exe\" /SC daily /ST 20:10", true, true, "localhost"),
+        (
+            "schtasks /create /s HOST01 /tn t /tr c:\\x.exe /sc once /st 00:00",
+            true,
+            true,
+            "HOST01",
+        ),
+        (
+            "SCHTASKS /Create /S localhost /RU DOMAIN\\user /TN \"Atomic task\" /TR \"C:\\windows\\system32\\cmd.exe\" /SC daily /ST 20:10",
+            true,
+            true,
+            "localhost",
+        ),
         ("schtasks /create /sc daily /tn x /tr y", true, false, ""),
-        ("schtasks /create /tn x /tr \"cmd /s /c y\" /sc once", true, false, ""),
+        (
+            "schtasks /create /tn x /tr \"cmd /s /c y\" /sc once",
+            true,
+            false,
+            "",
+        ),
         ("schtasks /create /xml t.xml /tn x", false, false, ""),
-        ("schtasks /create /xml t.xml /tn x /s host01", true, true, "host01"),
+        (
+            "schtasks /create /xml t.xml /tn x /s host01",
+            true,
+            true,
+            "host01",
+        ),
         ("schtasks /create /s\thost /tn x", true, true, "host"),
-        ("schtasks -create -s host01 -tn x -tr y -sc once", false, true, "host01"),
-        ("schtasks /create /s \\\\FS02 /tn x /tr y", true, true, "\\\\FS02"),
-        ("\"C:\\Windows\\System32\\schtasks.exe\" /create /s 10.0.0.5 /tn x /tr y", true, true, "10.0.0.5"),
+        (
+            "schtasks -create -s host01 -tn x -tr y -sc once",
+            false,
+            true,
+            "host01",
+        ),
+        (
+            "schtasks /create /s \\\\FS02 /tn x /tr y",
+            true,
+            true,
+            "\\\\FS02",
+        ),
+        (
+            "\"C:\\Windows\\System32\\schtasks.exe\" /create /s 10.0.0.5 /tn x /tr y",
+            true,
+            true,
+            "10.0.0.5",
+        ),
         ("schtasks/create /s HOST /tn x", true, true, "HOST"),
-        ("schtasks /delete /s host01 /tn x /f", false, false, "host01"),
+        (
+            "schtasks /delete /s host01 /tn x /f",
+            false,
+            false,
+            "host01",
+        ),
         ("schtasks /query /s host01", false, false, "host01"),
         ("schtasks /create /st 10:00 /tn x /sc once", true, false, ""),
     ];
@@ -114,7 +154,11 @@ mod tests {
             let e = event(cmd, "schtasks.exe", "");
             assert_eq!(m.matches(&e, Mode::Parity), parity, "parity: {cmd}");
             assert_eq!(m.matches(&e, Mode::Precise), precise, "precise: {cmd}");
-            assert_eq!(Args::parse(cmd).remote_target().unwrap_or(""), target, "target: {cmd}");
+            assert_eq!(
+                Args::parse(cmd).remote_target().unwrap_or(""),
+                target,
+                "target: {cmd}"
+            );
         }
     }
 

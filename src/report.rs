@@ -3,8 +3,8 @@
 use crate::input::{Format, InputInfo};
 use crate::record::Location;
 use crate::source::{CimEvent, Source};
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 /// A value of a result row.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,7 +19,11 @@ pub fn risk_events(rule: &Rule, rows: &[Row]) -> Vec<RiskEvent> {
                 risk_object_type: obj.kind.clone(),
                 risk_score: rule.risk_score,
                 severity: rule.severity().into(),
-                threat_object: rule.threat_objects.iter().map(|t| row.text(&t.field)).collect(),
+                threat_object: rule
+                    .threat_objects
+                    .iter()
+                    .map(|t| row.text(&t.field))
+                    .collect(),
                 threat_object_type: rule.threat_objects.iter().map(|t| t.kind.clone()).collect(),
                 risk_message: message.clone(),
                 search_name: search_name.clone(),
@@ -80,7 +84,10 @@ pub fn summarize(events: &[RiskEvent]) -> Vec<RiskObjectSummary> {
         push_unique(&mut s.search_name, [e.search_name.clone()]);
         push_unique(&mut s.risk_message, [e.risk_message.clone()]);
         push_unique(&mut s.analyticstories, e.analyticstories.iter().cloned());
-        push_unique(&mut s.mitre_tactic, e.annotations.mitre_tactic.iter().cloned());
+        push_unique(
+            &mut s.mitre_tactic,
+            e.annotations.mitre_tactic.iter().cloned(),
+        );
     }
     by.into_values().collect()
 }

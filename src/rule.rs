@@ -113,7 +113,9 @@ pub fn substitute(template: &str, get: &dyn Fn(&str) -> Option<String>) -> Strin
             Some(end) => {
                 let name = &after[..end];
                 let valid = !name.is_empty()
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
                 match (valid, valid.then(|| get(name)).flatten()) {
                     (true, Some(v)) => {
                         out.push_str(&v);
@@ -152,7 +154,13 @@ mod tests {
         );
         assert_eq!(
             r.search.by,
-            vec!["process_name", "process", "parent_process_name", "dest", "user"]
+            vec![
+                "process_name",
+                "process",
+                "parent_process_name",
+                "dest",
+                "user"
+            ]
         );
     }
 
@@ -163,7 +171,10 @@ mod tests {
             "user" => Some("bob".to_string()),
             _ => None,
         };
-        assert_eq!(substitute("in $dest$ by $user$.", &get), "in HOST$1 by bob.");
+        assert_eq!(
+            substitute("in $dest$ by $user$.", &get),
+            "in HOST$1 by bob."
+        );
         assert_eq!(substitute("cost $5 and $nope$", &get), "cost $5 and $nope$");
         assert_eq!(substitute("$user$$user$", &get), "bobbob");
     }

@@ -86,7 +86,11 @@ pub fn format(micros: Micros, format: &str, offset_seconds: i32) -> String {
 /// `_time` of a match as ISO 8601 with milliseconds and the offset.
 pub fn format_iso(micros: Micros, offset_seconds: i32) -> String {
     let suffix = if offset_seconds == 0 { "Z" } else { "%:z" };
-    format(micros, &format!("%Y-%m-%dT%H:%M:%S%.3f{suffix}"), offset_seconds)
+    format(
+        micros,
+        &format!("%Y-%m-%dT%H:%M:%S%.3f{suffix}"),
+        offset_seconds,
+    )
 }
 
 #[cfg(test)]
@@ -113,8 +117,14 @@ mod tests {
     #[test]
     fn formats_with_fixed_offsets() {
         let t = parse("2020-08-01 23:30:00").unwrap();
-        assert_eq!(format(t, CTIME, parse_offset("+02:00").unwrap()), "2020-08-02T01:30:00");
-        assert_eq!(format(t, CTIME, parse_offset("-0530").unwrap()), "2020-08-01T18:00:00");
+        assert_eq!(
+            format(t, CTIME, parse_offset("+02:00").unwrap()),
+            "2020-08-02T01:30:00"
+        );
+        assert_eq!(
+            format(t, CTIME, parse_offset("-0530").unwrap()),
+            "2020-08-01T18:00:00"
+        );
         assert_eq!(format_iso(t, 0), "2020-08-01T23:30:00.000Z");
         assert!(parse_offset("Europe/Paris").is_err());
         assert!(parse_offset("+25:00").is_err());

@@ -27,20 +27,30 @@ fn truncated_json_line() {
     let f = &r.stats.files[0];
     assert_eq!((f.events, f.error_count), (2, 1));
     assert_eq!(f.errors[0].location.line, Some(2));
-    assert!(f.errors[0].message.contains("truncated"), "{}", f.errors[0].message);
+    assert!(
+        f.errors[0].message.contains("truncated"),
+        "{}",
+        f.errors[0].message
+    );
     assert_eq!(r.rows[0].text("count"), "2");
 }
 
 #[test]
 fn binary_junk() {
-    let junk: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let junk: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     let r = detect("junk.bin", &junk);
     assert_reconciles(&r);
     let f = &r.stats.files[0];
     assert_eq!((f.events, f.error_count, f.readable), (0, 1, false));
     assert!(f.errors[0].message.contains("unrecognised"));
     // Junk lines inside a JSON-lines file: one error per line, the events around it read.
-    let text = format!("{}\n\u{1}\u{2}garbage\u{7f}\n{}\n", json_line("a"), json_line("b"));
+    let text = format!(
+        "{}\n\u{1}\u{2}garbage\u{7f}\n{}\n",
+        json_line("a"),
+        json_line("b")
+    );
     let r = detect("mixed.json", text.as_bytes());
     assert_reconciles(&r);
     assert_eq!((r.stats.events, r.stats.errors), (2, 1));
@@ -62,7 +72,11 @@ fn xml_event_cut_in_half() {
     let r = detect("bad.xml", format!("{bad}\n{xml}\n").as_bytes());
     assert_reconciles(&r);
     assert_eq!((r.stats.events, r.stats.errors), (1, 1));
-    assert!(r.stats.files[0].errors[0].message.contains("invalid event XML"));
+    assert!(
+        r.stats.files[0].errors[0]
+            .message
+            .contains("invalid event XML")
+    );
 }
 
 #[test]
@@ -77,7 +91,10 @@ fn damaged_evtx_chunks() {
     let f = &r.stats.files[0];
     assert_eq!((f.events, f.error_count), (358, 8));
     for e in &f.errors {
-        assert!(e.location.chunk.is_some() && e.location.offset.is_some(), "{e:?}");
+        assert!(
+            e.location.chunk.is_some() && e.location.offset.is_some(),
+            "{e:?}"
+        );
     }
     // Wreck chunk 2's header: its records are lost and reported, the rest still read.
     let mut wrecked = bytes.clone();
@@ -86,14 +103,27 @@ fn damaged_evtx_chunks() {
     let w = detect("wrecked.evtx", &wrecked);
     assert_reconciles(&w);
     let wf = &w.stats.files[0];
-    assert!(wf.events < f.events && wf.events > 300, "{} events", wf.events);
-    let lost = wf.errors.iter().find(|e| e.location.chunk == Some(2)).unwrap();
+    assert!(
+        wf.events < f.events && wf.events > 300,
+        "{} events",
+        wf.events
+    );
+    let lost = wf
+        .errors
+        .iter()
+        .find(|e| e.location.chunk == Some(2))
+        .unwrap();
     assert_eq!(lost.location.offset, Some(at as u64));
     assert!(lost.message.contains("chunk 2"), "{}", lost.message);
     // Cut in the middle of a chunk.
     let cut = detect("cut.evtx", &bytes[..4096 + 65536 + 1000]);
     assert_reconciles(&cut);
-    assert!(cut.stats.files[0].errors.iter().any(|e| e.message.contains("cut short")));
+    assert!(
+        cut.stats.files[0]
+            .errors
+            .iter()
+            .any(|e| e.message.contains("cut short"))
+    );
     assert!(cut.stats.events > 0);
 }
 
@@ -106,8 +136,14 @@ fn utf16_files() {
         }
         let r = detect_bytes("utf16.xml", &bytes, 3, Options::default());
         assert_reconciles(&r);
-        assert_eq!((r.stats.process_creation.security_4688, r.stats.errors), (1, 0));
-        assert_eq!(r.stats.files[0].encoding.as_deref(), Some(if le { "UTF-16LE" } else { "UTF-16BE" }));
+        assert_eq!(
+            (r.stats.process_creation.security_4688, r.stats.errors),
+            (1, 0)
+        );
+        assert_eq!(
+            r.stats.files[0].encoding.as_deref(),
+            Some(if le { "UTF-16LE" } else { "UTF-16BE" })
+        );
     }
     // Not UTF-8 and no BOM (Windows-1252 bytes in a JSON line): an error for that line.
     let mut bytes = json_line("schtasks /create /s caf\u{e9}").into_bytes();
@@ -132,7 +168,10 @@ fn empty_file() {
 
 #[test]
 fn a_single_50_mb_line() {
-    let big = format!("{{\"EventID\": 1, \"CommandLine\": \"{}\"}}", "A".repeat(50 << 20));
+    let big = format!(
+        "{{\"EventID\": 1, \"CommandLine\": \"{}\"}}",
+        "A".repeat(50 << 20)
+    );
     let text = format!("{big}\n{}\n", json_line("schtasks /create /s h"));
     let r = detect("big.json", text.as_bytes());
     assert_reconciles(&r);
@@ -142,11 +181,18 @@ fn a_single_50_mb_line() {
     assert!(f.errors[0].message.contains("limit"));
     assert_eq!(r.rows.len(), 1);
     // The same in XML and CSV.
-    let xml = format!("<Event><EventData><Data Name='x'>{}</Data></EventData></Event>\n{}", "B".repeat(50 << 20), SEC4688_XML);
+    let xml = format!(
+        "<Event><EventData><Data Name='x'>{}</Data></EventData></Event>\n{}",
+        "B".repeat(50 << 20),
+        SEC4688_XML
+    );
     let r = detect("big.xml", xml.as_bytes());
     assert_reconciles(&r);
     assert_eq!((r.stats.events, r.stats.errors), (1, 1));
-    let csv = format!("EventID,CommandLine\n4688,\"{}\"\n4688,x\n", "C".repeat(50 << 20));
+    let csv = format!(
+        "EventID,CommandLine\n4688,\"{}\"\n4688,x\n",
+        "C".repeat(50 << 20)
+    );
     let r = detect("big.csv", csv.as_bytes());
     assert_reconciles(&r);
     assert_eq!((r.stats.events, r.stats.errors), (1, 1));
@@ -170,7 +216,11 @@ fn gzip_cut_short() {
     assert_reconciles(&cut);
     let f = &cut.stats.files[0];
     assert!(f.events > 100 && f.events < 2000, "{}", f.events);
-    assert!(f.errors.iter().any(|e| e.message.contains("gzip")), "{:?}", f.errors);
+    assert!(
+        f.errors.iter().any(|e| e.message.contains("gzip")),
+        "{:?}",
+        f.errors
+    );
     // Corrupt in the middle: what came before is kept, the corruption reported.
     let mut bad = gz.clone();
     let mid = bad.len() / 2;

@@ -4,7 +4,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_schtasks-detect");
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crowdstrike_remote_schtasks.ndjson");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/crowdstrike_remote_schtasks.ndjson"
+);
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
     let mut child = Command::new(BIN)
@@ -34,14 +37,40 @@ fn json_has_rows_risk_events_matches_and_stats() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    let keys: Vec<&str> = rows[0].as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = rows[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["process_name", "process", "parent_process_name", "dest", "user", "count", "firstTime", "lastTime", "remote_target"]
+        [
+            "process_name",
+            "process",
+            "parent_process_name",
+            "dest",
+            "user",
+            "count",
+            "firstTime",
+            "lastTime",
+            "remote_target"
+        ]
     );
     assert_eq!(v["risk_events"].as_array().unwrap().len(), 4);
     let m = &v["matches"][0];
-    for k in ["file", "source", "process", "process_name", "dest", "user", "parent_process_name", "original_file_name", "_time", "line"] {
+    for k in [
+        "file",
+        "source",
+        "process",
+        "process_name",
+        "dest",
+        "user",
+        "parent_process_name",
+        "original_file_name",
+        "_time",
+        "line",
+    ] {
         assert!(!m[k].is_null(), "match lacks {k}: {m}");
     }
     assert_eq!(m["source"], "crowdstrike");
@@ -59,14 +88,25 @@ fn table_csv_tz_filter_and_stdin() {
     assert_eq!(code, 0);
     assert!(out.contains("2 row(s)"), "{out}");
     assert!(out.contains("remote_target        FS02"), "{out}");
-    assert!(out.contains("[system WKS-ANALYST07] A schedule task process schtasks.exe with remote job command-line"));
+    assert!(out.contains(
+        "[system WKS-ANALYST07] A schedule task process schtasks.exe with remote job command-line"
+    ));
     let (_, csv, _) = run(&["--format", "csv", "--tz", "+02:00", FIXTURE], None);
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "process_name,process,parent_process_name,dest,user,count,firstTime,lastTime,remote_target");
+    assert_eq!(
+        lines[0],
+        "process_name,process,parent_process_name,dest,user,count,firstTime,lastTime,remote_target"
+    );
     assert_eq!(lines.len(), 3);
-    assert!(csv.contains(",2024-04-22T19:01:39,"), "UTC+2 of 16:01:39: {csv}");
+    assert!(
+        csv.contains(",2024-04-22T19:01:39,"),
+        "UTC+2 of 16:01:39: {csv}"
+    );
     assert!(csv.contains("\"schtasks.exe /create /s FS02 /tn Updater /tr \"\"C:\\Users\\Public\\u.exe\"\" /sc once /st 23:00 /ru SYSTEM\""));
-    let (_, filtered, _) = run(&["--format", "json", "--filter", "NOT user=jdoe", "-"], Some(&std::fs::read(FIXTURE).unwrap()));
+    let (_, filtered, _) = run(
+        &["--format", "json", "--filter", "NOT user=jdoe", "-"],
+        Some(&std::fs::read(FIXTURE).unwrap()),
+    );
     let v: serde_json::Value = serde_json::from_str(&filtered).unwrap();
     assert_eq!(v["rows"].as_array().unwrap().len(), 1);
     assert_eq!(v["stats"]["rows_filtered_out"], 1);
@@ -75,7 +115,10 @@ fn table_csv_tz_filter_and_stdin() {
 
 #[test]
 fn exit_status_and_errors() {
-    let (code, _, err) = run(&["--format", "json", "/nonexistent/file.evtx", FIXTURE], None);
+    let (code, _, err) = run(
+        &["--format", "json", "/nonexistent/file.evtx", FIXTURE],
+        None,
+    );
     assert_eq!(code, 1);
     assert!(err.contains("cannot open"), "{err}");
     let (code, _, _) = run(&["-"], Some(b"\x00\x01\x02\x03garbage\xff\xfe\x00"));
@@ -97,16 +140,28 @@ fn exit_status_and_errors() {
 
 #[test]
 fn stream_mode_annotates_each_matching_event() {
-    let (code, out, _) = run(&["--stream", "--summary", "--mode", "precise", FIXTURE], None);
+    let (code, out, _) = run(
+        &["--stream", "--summary", "--mode", "precise", FIXTURE],
+        None,
+    );
     assert_eq!(code, 0);
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2, "one match, then the summary: {out}");
     let d = &lines[0]["detection"];
     assert_eq!(d["rule_id"], "1297fb80-f42a-4b4a-9c8a-88c066237cf6");
     assert_eq!(d["risk_score"], 63);
     assert_eq!(d["remote_target"], "FS02");
     assert_eq!(d["mitre_attack_id"][0], "T1053.005");
-    assert!(d["risk_message"].as_str().unwrap().contains("in host unknown"), "aid not yet resolved when streamed");
+    assert!(
+        d["risk_message"]
+            .as_str()
+            .unwrap()
+            .contains("in host unknown"),
+        "aid not yet resolved when streamed"
+    );
     assert_eq!(lines[0]["process_name"], "schtasks.exe");
     assert_eq!(lines[1]["summary"]["rows"].as_array().unwrap().len(), 1);
     assert_eq!(lines[1]["summary"]["rows"][0]["dest"], "WKS-ANALYST07");

@@ -18,9 +18,14 @@ fn corpus_agrees_with_expected_json() {
         return;
     };
     let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("EXPECTED.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(data.join("EXPECTED.json")).unwrap())
+            .unwrap();
     let files = expected.as_object().unwrap();
-    assert!(files.len() >= 90, "EXPECTED.json lists {} files", files.len());
+    assert!(
+        files.len() >= 90,
+        "EXPECTED.json lists {} files",
+        files.len()
+    );
     let mut total_matches = 0;
     for (name, want) in files {
         let bytes = std::fs::read(data.join(name)).unwrap();
@@ -32,14 +37,26 @@ fn corpus_agrees_with_expected_json() {
         let n = |v: &Value| v.as_u64().unwrap();
         assert_eq!(f.events, n(&want["events"]), "{name}: events");
         assert_eq!(f.error_count, n(&want["parse_errors"]), "{name}: errors");
-        assert_eq!(f.process_creation.sysmon, n(&pc["sysmon1"]), "{name}: sysmon");
-        assert_eq!(f.process_creation.security_4688, n(&pc["security4688"]), "{name}: 4688");
+        assert_eq!(
+            f.process_creation.sysmon,
+            n(&pc["sysmon1"]),
+            "{name}: sysmon"
+        );
+        assert_eq!(
+            f.process_creation.security_4688,
+            n(&pc["security4688"]),
+            "{name}: 4688"
+        );
         assert_eq!(
             f.process_creation.crowdstrike,
             n(&pc["cs_pr2"]) + n(&pc["cs_synthetic_pr2"]),
             "{name}: crowdstrike"
         );
-        assert_eq!(f.process_creation.total(), n(&want["process_creation"]), "{name}");
+        assert_eq!(
+            f.process_creation.total(),
+            n(&want["process_creation"]),
+            "{name}"
+        );
         assert_eq!(
             serde_json::to_value(f.format).unwrap(),
             want["format"],
@@ -49,7 +66,13 @@ fn corpus_agrees_with_expected_json() {
         let mut got: Vec<_> = report
             .matches
             .iter()
-            .map(|m| (m.location.line, m.location.record, m.event.command_line.clone()))
+            .map(|m| {
+                (
+                    m.location.line,
+                    m.location.record,
+                    m.event.command_line.clone(),
+                )
+            })
             .collect();
         let mut exp: Vec<_> = want["matches"]
             .as_array()
@@ -59,13 +82,21 @@ fn corpus_agrees_with_expected_json() {
                 let line = m["line"]
                     .as_str()
                     .map(|l| l.trim_start_matches("line ").parse::<u64>().unwrap());
-                (line, m["record"].as_u64(), m["command_line"].as_str().unwrap().to_string())
+                (
+                    line,
+                    m["record"].as_u64(),
+                    m["command_line"].as_str().unwrap().to_string(),
+                )
             })
             .collect();
         got.sort();
         exp.sort();
         assert_eq!(got, exp, "{name}: matched events");
-        assert_eq!(report.stats.matched as usize, exp.len(), "{name}: matched count");
+        assert_eq!(
+            report.stats.matched as usize,
+            exp.len(),
+            "{name}: matched count"
+        );
         total_matches += exp.len();
 
         // Each match's CIM fields against the ground truth's host, image, parent, user.
@@ -78,13 +109,24 @@ fn corpus_agrees_with_expected_json() {
             let got = report
                 .matches
                 .iter()
-                .find(|g| g.event.command_line == cmd && g.location.record == rec && g.location.line == line)
+                .find(|g| {
+                    g.event.command_line == cmd
+                        && g.location.record == rec
+                        && g.location.line == line
+                })
                 .unwrap();
             let e = &got.event;
             assert_eq!(e.dest, m["host"].as_str().unwrap(), "{name}: dest");
-            assert_eq!(e.process_path, m["image"].as_str().unwrap(), "{name}: image");
+            assert_eq!(
+                e.process_path,
+                m["image"].as_str().unwrap(),
+                "{name}: image"
+            );
             assert_eq!(e.process_name, file_name(m["image"].as_str().unwrap()));
-            assert_eq!(e.parent_process_name, file_name(m["parent"].as_str().unwrap()));
+            assert_eq!(
+                e.parent_process_name,
+                file_name(m["parent"].as_str().unwrap())
+            );
             let user = m["user"].as_str().unwrap();
             assert_eq!(e.user, file_name(user), "{name}: user");
             let ofn = m["original_file_name"].as_str().unwrap_or("unknown");
@@ -115,7 +157,8 @@ fn corpus_precise_mode_keeps_only_real_remote_tasks() {
         return;
     };
     let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("EXPECTED.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(data.join("EXPECTED.json")).unwrap())
+            .unwrap();
     let mut precise_targets = Vec::new();
     for (name, want) in expected.as_object().unwrap() {
         if want["matches"].as_array().unwrap().is_empty() && !name.contains("sysmon.evtx") {
@@ -135,10 +178,19 @@ fn corpus_precise_mode_keeps_only_real_remote_tasks() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|m| m["flags"].as_array().unwrap().iter().any(|f| f.as_str().unwrap().starts_with("remote:")))
+            .filter(|m| {
+                m["flags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f.as_str().unwrap().starts_with("remote:"))
+            })
             .count();
         assert_eq!(report.matches.len(), remote, "{name}");
     }
     precise_targets.sort();
-    assert_eq!(precise_targets, vec!["WORKSTATION6", "WORKSTATION6", "fs02", "localhost"]);
+    assert_eq!(
+        precise_targets,
+        vec!["WORKSTATION6", "WORKSTATION6", "fs02", "localhost"]
+    );
 }

@@ -22,10 +22,17 @@ fn fixtures_are_the_shared_example_logs() {
     let dir = data.join("security_content/data_sources");
     for (name, ours) in [
         ("sysmon_eventid_1.example_log.xml", SYSMON_XML),
-        ("windows_event_log_security_4688.example_log.xml", SEC4688_XML),
+        (
+            "windows_event_log_security_4688.example_log.xml",
+            SEC4688_XML,
+        ),
         ("crowdstrike_processrollup2.example_log.json", CS_JSON),
     ] {
-        assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), ours, "{name}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join(name)).unwrap(),
+            ours,
+            "{name}"
+        );
     }
 }
 
@@ -37,7 +44,8 @@ fn only_event(r: &Report) -> &schtasks_detect::report::Match {
 
 /// The example events do not run schtasks; make them, keeping every other field.
 fn as_remote_schtasks(xml: &str, image_field: &str) -> String {
-    let cmd_start = xml.find("<Data Name='CommandLine'>").unwrap() + "<Data Name='CommandLine'>".len();
+    let cmd_start =
+        xml.find("<Data Name='CommandLine'>").unwrap() + "<Data Name='CommandLine'>".len();
     let cmd_end = cmd_start + xml[cmd_start..].find("</Data>").unwrap();
     let mut out = format!(
         "{}schtasks /create /s FS02 /tn t /tr c:\\x.exe /sc once{}",
@@ -65,7 +73,10 @@ fn sysmon_example_maps_to_cim() {
     assert_eq!(e.process_path, "C:\\Windows\\System32\\schtasks.exe");
     assert_eq!(e.original_file_name, "Cmd.Exe");
     assert_eq!(e.parent_process_name, "powershell.exe");
-    assert!(e.parent_process.starts_with("\"powershell.exe\" -noninteractive"));
+    assert!(
+        e.parent_process
+            .starts_with("\"powershell.exe\" -noninteractive")
+    );
     assert_eq!(e.process_id, "2296");
     assert_eq!(e.parent_process_id, "4624");
     assert_eq!(e.process_guid, "{96128EA2-F212-5F7E-E400-000000007F01}");
@@ -93,38 +104,66 @@ fn security_4688_example_maps_to_cim_with_the_user_rule() {
     // TargetUserName is "-": SubjectUserName.
     assert_eq!(e.user, "AR-WIN-1$");
     // The first token has no '\': the Windows add-on puts NewProcessName in its place.
-    assert_eq!(e.process, "C:\\Windows\\System32\\schtasks.exe /create /s FS02 /tn t /tr c:\\x.exe /sc once");
-    assert_eq!(e.command_line, "schtasks /create /s FS02 /tn t /tr c:\\x.exe /sc once");
+    assert_eq!(
+        e.process,
+        "C:\\Windows\\System32\\schtasks.exe /create /s FS02 /tn t /tr c:\\x.exe /sc once"
+    );
+    assert_eq!(
+        e.command_line,
+        "schtasks /create /s FS02 /tn t /tr c:\\x.exe /sc once"
+    );
     assert_eq!(e.process_name, "schtasks.exe");
     assert_eq!(e.parent_process_name, "splunkd.exe");
-    assert_eq!(e.parent_process, "C:\\Program Files\\SplunkUniversalForwarder\\bin\\splunkd.exe");
+    assert_eq!(
+        e.parent_process,
+        "C:\\Program Files\\SplunkUniversalForwarder\\bin\\splunkd.exe"
+    );
     assert_eq!(e.original_file_name, "unknown");
-    assert_eq!((e.process_id.as_str(), e.parent_process_id.as_str()), ("0xf84", "0xb2c"));
+    assert_eq!(
+        (e.process_id.as_str(), e.parent_process_id.as_str()),
+        ("0xf84", "0xb2c")
+    );
     assert_eq!(e.vendor_product, "Microsoft Windows");
     assert_eq!(m.time, "2024-04-23T08:48:30.449Z");
     // A TargetUserName other than "-" wins.
-    let named = xml.replace("<Data Name='TargetUserName'>-</Data>", "<Data Name='TargetUserName'>alice</Data>");
-    assert_eq!(only_event(&detect("4688.xml", named.as_bytes())).event.user, "alice");
+    let named = xml.replace(
+        "<Data Name='TargetUserName'>-</Data>",
+        "<Data Name='TargetUserName'>alice</Data>",
+    );
+    assert_eq!(
+        only_event(&detect("4688.xml", named.as_bytes())).event.user,
+        "alice"
+    );
 }
 
 #[test]
 fn security_4688_example_unmodified() {
     let r = detect("4688.xml", SEC4688_XML.as_bytes());
-    assert_eq!((r.stats.process_creation.security_4688, r.matches.len()), (1, 0));
+    assert_eq!(
+        (r.stats.process_creation.security_4688, r.matches.len()),
+        (1, 0)
+    );
 }
 
 #[test]
 fn crowdstrike_example_maps_to_cim() {
     // Make it schtasks without touching the other fields.
     let mut v: serde_json::Value = serde_json::from_str(CS_JSON).unwrap();
-    v["CommandLine"] = "\"C:\\Windows\\System32\\schtasks.exe\" /create /s 10.0.0.5 /tn x /tr y".into();
+    v["CommandLine"] =
+        "\"C:\\Windows\\System32\\schtasks.exe\" /create /s 10.0.0.5 /tn x /tr y".into();
     v["ImageFileName"] = "\\Device\\HarddiskVolume1\\Windows\\System32\\schtasks.exe".into();
     let r = detect("cs.json", v.to_string().as_bytes());
     let m = only_event(&r);
     let e = &m.event;
     assert_eq!(e.process_name, "schtasks.exe");
-    assert_eq!(e.user, "S-1-5-21-586445407-708991241-1829972403-500", "UserSid without UserName");
-    assert_eq!(e.dest, "unknown", "no ComputerName and no record naming the aid");
+    assert_eq!(
+        e.user, "S-1-5-21-586445407-708991241-1829972403-500",
+        "UserSid without UserName"
+    );
+    assert_eq!(
+        e.dest, "unknown",
+        "no ComputerName and no record naming the aid"
+    );
     assert_eq!(e.parent_process_name, "explorer.exe");
     assert_eq!(e.parent_process, "unknown");
     assert_eq!(e.original_file_name, "unknown");
@@ -135,7 +174,13 @@ fn crowdstrike_example_maps_to_cim() {
     assert_eq!(m.remote_target, "10.0.0.5");
 
     let plain = detect("cs.json", CS_JSON.as_bytes());
-    assert_eq!((plain.stats.process_creation.crowdstrike, plain.matches.len()), (1, 0));
+    assert_eq!(
+        (
+            plain.stats.process_creation.crowdstrike,
+            plain.matches.len()
+        ),
+        (1, 0)
+    );
 }
 
 #[test]
@@ -144,20 +189,43 @@ fn crowdstrike_aid_is_named_by_a_later_record() {
     assert_reconciles(&r);
     assert_eq!(r.stats.process_creation.crowdstrike, 2);
     assert_eq!(r.stats.other, 1);
-    assert_eq!(r.rows.len(), 2, "remote and local (/sc) rows in parity mode");
+    assert_eq!(
+        r.rows.len(),
+        2,
+        "remote and local (/sc) rows in parity mode"
+    );
     for row in &r.rows {
         assert_eq!(row.text("dest"), "WKS-ANALYST07");
     }
-    let remote = r.rows.iter().find(|x| x.text("remote_target") == "FS02").unwrap();
+    let remote = r
+        .rows
+        .iter()
+        .find(|x| x.text("remote_target") == "FS02")
+        .unwrap();
     assert_eq!(remote.text("user"), "jdoe");
     assert_eq!(remote.text("process_name"), "schtasks.exe");
     assert_eq!(r.risk_events[0].risk_object, "WKS-ANALYST07");
     assert_eq!(r.risk_events[0].normalized_risk_object, "wks-analyst07");
-    let m = r.matches.iter().find(|m| m.remote_target == "FS02").unwrap();
-    assert_eq!(m.event.process_id, "18446744073709551000", "RawProcessId beyond i64 kept as text");
+    let m = r
+        .matches
+        .iter()
+        .find(|m| m.remote_target == "FS02")
+        .unwrap();
+    assert_eq!(
+        m.event.process_id, "18446744073709551000",
+        "RawProcessId beyond i64 kept as text"
+    );
     assert_eq!(m.event.dest, "WKS-ANALYST07");
 
-    let precise = detect_bytes("fdr.ndjson", CS_FIXTURE.as_bytes(), 7, Options { mode: Mode::Precise, ..Options::default() });
+    let precise = detect_bytes(
+        "fdr.ndjson",
+        CS_FIXTURE.as_bytes(),
+        7,
+        Options {
+            mode: Mode::Precise,
+            ..Options::default()
+        },
+    );
     assert_eq!(precise.rows.len(), 1);
     assert_eq!(precise.stats.comparison.parity_only.len(), 1);
 }
@@ -173,13 +241,21 @@ fn every_container_shape_gives_the_same_row() {
         ("SubjectUserName", "AR-WIN-1$"),
         ("TargetUserName", "-"),
         ("NewProcessName", "C:\\Windows\\System32\\schtasks.exe"),
-        ("ParentProcessName", "C:\\Program Files\\SplunkUniversalForwarder\\bin\\splunkd.exe"),
-        ("CommandLine", "schtasks /create /s FS02 /tn t /tr c:\\x.exe /sc once"),
+        (
+            "ParentProcessName",
+            "C:\\Program Files\\SplunkUniversalForwarder\\bin\\splunkd.exe",
+        ),
+        (
+            "CommandLine",
+            "schtasks /create /s FS02 /tn t /tr c:\\x.exe /sc once",
+        ),
         ("NewProcessId", "0xf84"),
         ("ProcessId", "0xb2c"),
     ];
-    let data: serde_json::Map<String, serde_json::Value> =
-        fields.iter().map(|(k, v)| (k.to_string(), (*v).into())).collect();
+    let data: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).into()))
+        .collect();
     let time = "2024-04-23T08:48:30.449376800Z";
     let mut flat = data.clone();
     flat.insert("EventID".into(), 4688.into());
@@ -191,24 +267,45 @@ fn every_container_shape_gives_the_same_row() {
     let winlog = serde_json::json!({"@timestamp": time, "winlog": {"event_id": "4688", "channel": "Security",
         "computer_name": "ar-win-1", "event_data": data}});
     let splunk = serde_json::json!({"preview": false, "result": {"_raw": xml, "host": "x"}});
-    let viewer = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Events>\n{}\n</Events>\n", xml.replace("><", ">\n  <"));
+    let viewer = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Events>\n{}\n</Events>\n",
+        xml.replace("><", ">\n  <")
+    );
     let mut csv = String::from("EventCode,ComputerName,_time,");
     csv.push_str(&fields.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(","));
     csv.push_str("\r\n4688,ar-win-1,2024-04-23 08:48:30,");
-    csv.push_str(&fields.iter().map(|(_, v)| format!("\"{v}\"")).collect::<Vec<_>>().join(","));
+    csv.push_str(
+        &fields
+            .iter()
+            .map(|(_, v)| format!("\"{v}\""))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
     csv.push_str("\r\n");
-    let raw_csv = format!("_time,host,_raw\n2024-04-23,ar-win-1,\"{}\"\n", xml.replace('"', "\"\""));
-    let pretty = format!("{}\n{}\n", serde_json::to_string_pretty(&flat).unwrap(), serde_json::to_string_pretty(&flat).unwrap());
+    let raw_csv = format!(
+        "_time,host,_raw\n2024-04-23,ar-win-1,\"{}\"\n",
+        xml.replace('"', "\"\"")
+    );
+    let pretty = format!(
+        "{}\n{}\n",
+        serde_json::to_string_pretty(&flat).unwrap(),
+        serde_json::to_string_pretty(&flat).unwrap()
+    );
     let array = format!("[{}]", serde_json::to_string(&flat).unwrap());
     let mut utf16 = vec![0xfe, 0xff];
     utf16.extend(xml.encode_utf16().flat_map(|u| u.to_be_bytes()));
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(serde_json::to_string(&evtx_json).unwrap().as_bytes()).unwrap();
+    gz.write_all(serde_json::to_string(&evtx_json).unwrap().as_bytes())
+        .unwrap();
     let gz = gz.finish().unwrap();
 
     let cases: Vec<(&str, Vec<u8>, usize)> = vec![
         ("flat json", serde_json::to_vec(&flat).unwrap(), 1),
-        ("Event.System json", serde_json::to_vec(&evtx_json).unwrap(), 1),
+        (
+            "Event.System json",
+            serde_json::to_vec(&evtx_json).unwrap(),
+            1,
+        ),
         ("winlogbeat", serde_json::to_vec(&winlog).unwrap(), 1),
         ("splunk _raw", serde_json::to_vec(&splunk).unwrap(), 1),
         ("event viewer export", viewer.into_bytes(), 1),
@@ -226,7 +323,14 @@ fn every_container_shape_gives_the_same_row() {
             assert_eq!(r.stats.errors, 0, "{what}: {:?}", r.stats.files[0].errors);
             assert_eq!(r.rows.len(), 1, "{what}");
             let row = &r.rows[0];
-            for col in ["process_name", "process", "parent_process_name", "dest", "user", "remote_target"] {
+            for col in [
+                "process_name",
+                "process",
+                "parent_process_name",
+                "dest",
+                "user",
+                "remote_target",
+            ] {
                 assert_eq!(row.text(col), want.text(col), "{what}: {col}");
             }
             assert_eq!(row.text("count"), count.to_string(), "{what}");

@@ -183,18 +183,24 @@ mod tests {
     #[test]
     fn drops_keeps_and_annotates() {
         let hit = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\Windows\\System32\\schtasks.exe","CommandLine":"schtasks /create /s FS02 /tn x","Hostname":"h"}"#;
-        let out: Value = serde_json::from_str(&filter_record(hit, Mode::Parity, false).unwrap()).unwrap();
+        let out: Value =
+            serde_json::from_str(&filter_record(hit, Mode::Parity, false).unwrap()).unwrap();
         assert_eq!(out["schtasks_detect"]["remote_target"], "FS02");
         assert_eq!(out["schtasks_detect"]["risk_score"], 63);
         assert_eq!(out["Hostname"], "h");
         let miss = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\x.exe"}"#;
         assert_eq!(filter_record(miss, Mode::Parity, false), None);
         assert_eq!(
-            serde_json::from_str::<Value>(&filter_record(miss, Mode::Parity, true).unwrap()).unwrap(),
+            serde_json::from_str::<Value>(&filter_record(miss, Mode::Parity, true).unwrap())
+                .unwrap(),
             serde_json::from_slice::<Value>(miss).unwrap()
         );
         assert_eq!(filter_record(b"{not json", Mode::Parity, false), None);
-        assert!(filter_record(b"{not json", Mode::Parity, true).unwrap().contains("error"));
+        assert!(
+            filter_record(b"{not json", Mode::Parity, true)
+                .unwrap()
+                .contains("error")
+        );
         let dash = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\Windows\\System32\\schtasks.exe","CommandLine":"schtasks -create -s FS02 -tn x"}"#;
         assert_eq!(filter_record(dash, Mode::Parity, false), None);
         assert!(filter_record(dash, Mode::Precise, false).is_some());

@@ -74,7 +74,10 @@ impl CsvReader {
         if self.oversized {
             sink.error(
                 loc,
-                format!("CSV row larger than the {} MiB limit, skipped", MAX_RECORD_BYTES >> 20),
+                format!(
+                    "CSV row larger than the {} MiB limit, skipped",
+                    MAX_RECORD_BYTES >> 20
+                ),
             );
             return;
         }
@@ -104,7 +107,11 @@ impl CsvReader {
         if fields.len() != header.len() {
             sink.error(
                 loc,
-                format!("CSV row has {} fields, the header {}", fields.len(), header.len()),
+                format!(
+                    "CSV row has {} fields, the header {}",
+                    fields.len(),
+                    header.len()
+                ),
             );
             return;
         }
@@ -123,7 +130,10 @@ impl CsvReader {
                 rec.insert(name.clone(), value);
             }
         }
-        if let Some(n) = rec.first(&["EventRecordID", "RecordNumber"]).and_then(|v| v.parse().ok()) {
+        if let Some(n) = rec
+            .first(&["EventRecordID", "RecordNumber"])
+            .and_then(|v| v.parse().ok())
+        {
             rec.location.record = Some(n);
         }
         sink.record(rec);

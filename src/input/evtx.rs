@@ -15,9 +15,17 @@ const CHUNK_SIZE: usize = 65536;
 
 pub fn sniff(bytes: &[u8]) -> Sniff {
     if bytes.len() < MAGIC.len() {
-        return if MAGIC.starts_with(bytes) { Sniff::Maybe } else { Sniff::No };
+        return if MAGIC.starts_with(bytes) {
+            Sniff::Maybe
+        } else {
+            Sniff::No
+        };
     }
-    if bytes.starts_with(MAGIC) { Sniff::Yes } else { Sniff::No }
+    if bytes.starts_with(MAGIC) {
+        Sniff::Yes
+    } else {
+        Sniff::No
+    }
 }
 
 pub fn reader() -> Box<dyn RecordReader> {
@@ -64,14 +72,26 @@ impl EvtxReader {
         let mut chunk_data = match EvtxChunkData::new(data, false) {
             Ok(c) => c,
             Err(e) => {
-                sink.error(loc, format!("EVTX chunk {} unreadable, its records are lost: {e}", self.chunk));
+                sink.error(
+                    loc,
+                    format!(
+                        "EVTX chunk {} unreadable, its records are lost: {e}",
+                        self.chunk
+                    ),
+                );
                 return;
             }
         };
         let mut chunk = match chunk_data.parse(self.settings.clone()) {
             Ok(c) => c,
             Err(e) => {
-                sink.error(loc, format!("EVTX chunk {} unreadable, its records are lost: {e}", self.chunk));
+                sink.error(
+                    loc,
+                    format!(
+                        "EVTX chunk {} unreadable, its records are lost: {e}",
+                        self.chunk
+                    ),
+                );
                 return;
             }
         };
@@ -134,8 +154,14 @@ impl RecordReader for EvtxReader {
     fn finish(&mut self, sink: &mut dyn Sink) {
         if !self.header_done {
             sink.error(
-                Location { offset: Some(0), ..Default::default() },
-                format!("EVTX file header cut short: {} of {HEADER_SIZE} bytes", self.buf.len()),
+                Location {
+                    offset: Some(0),
+                    ..Default::default()
+                },
+                format!(
+                    "EVTX file header cut short: {} of {HEADER_SIZE} bytes",
+                    self.buf.len()
+                ),
             );
         } else if !self.buf.is_empty() && self.buf.iter().any(|&b| b != 0) {
             sink.error(

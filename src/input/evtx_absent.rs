@@ -7,7 +7,11 @@ use crate::record::Location;
 const MAGIC: &[u8] = b"ElfFile\0";
 
 pub fn sniff(bytes: &[u8]) -> Sniff {
-    if bytes.starts_with(MAGIC) { Sniff::Yes } else { Sniff::No }
+    if bytes.starts_with(MAGIC) {
+        Sniff::Yes
+    } else {
+        Sniff::No
+    }
 }
 
 pub fn reader() -> Box<dyn RecordReader> {
@@ -23,7 +27,10 @@ impl RecordReader for Unsupported {
         if !self.reported {
             self.reported = true;
             sink.error(
-                Location { offset: Some(0), ..Default::default() },
+                Location {
+                    offset: Some(0),
+                    ..Default::default()
+                },
                 "EVTX input, but this build has no EVTX reader (feature `evtx`)".into(),
             );
         }

@@ -53,6 +53,10 @@ pub struct JsonReader {
     mode: Mode,
     /// Stray text outside objects: its line, reported once per line.
     garbage_line: Option<u64>,
+    /// Lines mode: the start of a line not yet ended, its offset, and whether it outgrew the limit.
+    line_buf: Vec<u8>,
+    line_offset: u64,
+    line_oversized: bool,
 }
 
 impl JsonReader {
@@ -92,13 +96,16 @@ impl JsonReader {
             };
         }
         if self.oversized {
-            let why = format!("record larger than the {} MiB limit, skipped", MAX_RECORD_BYTES >> 20);
+            let why = format!(
+                "record larger than the {} MiB limit, skipped",
+                MAX_RECORD_BYTES >> 20
+            );
             self.abandon(sink, &why);
             return;
         }
         let loc = self.loc();
-        match serde_json::from_slice::<Value>(&self.buf) {
-            Ok(v) => match record_from_value(v, loc.clone()) {
+        match serde_json::from_slice::<Entries>(&self.buf) {
+            Ok(entries) => match record_from_entries(entries.0, loc.clone()) {
                 Ok(r) => sink.record(r),
                 Err(e) => sink.error(loc, e),
             },
@@ -111,21 +118,130 @@ impl JsonReader {
     }
 
     fn push(&mut self, b: u8) {
+        self.extend(&[b]);
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
         if self.oversized {
             return;
         }
-        if self.buf.len() >= MAX_RECORD_BYTES {
+        if self.buf.len() + bytes.len() > MAX_RECORD_BYTES {
             self.oversized = true;
             self.buf = Vec::new();
         } else {
-            self.buf.push(b);
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+}
+
+impl JsonReader {
+    /// Lines mode: one whole line is one record, parsed where it lies.
+    fn line_record(&mut self, line: &[u8], sink: &mut dyn Sink) {
+        let loc = Location {
+            line: Some(self.line + 1),
+            offset: Some(self.line_offset),
+            ..Default::default()
+        };
+        if std::mem::take(&mut self.line_oversized) {
+            let why = format!(
+                "record larger than the {} MiB limit, skipped",
+                MAX_RECORD_BYTES >> 20
+            );
+            sink.error(loc, why);
+            return;
+        }
+        let mut t = line.trim_ascii();
+        // One object per line inside an array: `[{...},` ... `{...}]`.
+        t = t.strip_prefix(b"[").unwrap_or(t).trim_ascii_start();
+        t = t.strip_suffix(b",").unwrap_or(t).trim_ascii_end();
+        t = t.strip_suffix(b"]").unwrap_or(t).trim_ascii_end();
+        if t.is_empty() {
+            return;
+        }
+        if t[0] != b'{' {
+            sink.error(
+                loc,
+                "text outside any JSON object, skipped to the end of the line".into(),
+            );
+            return;
+        }
+        match serde_json::from_slice::<Entries>(t) {
+            Ok(entries) => match record_from_entries(entries.0, loc.clone()) {
+                Ok(r) => sink.record(r),
+                Err(e) => sink.error(loc, e),
+            },
+            Err(e) if e.is_eof() => sink.error(
+                loc,
+                "truncated JSON object: the line ends before the object closes".into(),
+            ),
+            Err(e) => sink.error(loc, format!("invalid JSON: {e}")),
+        }
+    }
+
+    /// Lines mode: consumes up to the end of the current line; returns the bytes used.
+    fn feed_line(&mut self, data: &[u8], sink: &mut dyn Sink) -> usize {
+        if self.line_buf.is_empty() && !self.line_oversized {
+            self.line_offset = self.offset;
+        }
+        match memchr::memchr(b'\n', data) {
+            Some(n) => {
+                if self.line_buf.is_empty() {
+                    self.line_record(&data[..n], sink);
+                } else {
+                    self.append_line(&data[..n]);
+                    let line = std::mem::take(&mut self.line_buf);
+                    self.line_record(&line, sink);
+                    if line.capacity() <= (1 << 20) {
+                        self.line_buf = line;
+                        self.line_buf.clear();
+                    }
+                }
+                self.offset += n as u64 + 1;
+                self.line += 1;
+                self.column = 0;
+                n + 1
+            }
+            None => {
+                self.append_line(data);
+                self.offset += data.len() as u64;
+                self.column += data.len() as u64;
+                data.len()
+            }
+        }
+    }
+
+    fn append_line(&mut self, bytes: &[u8]) {
+        if self.line_oversized || self.line_buf.len() + bytes.len() > MAX_RECORD_BYTES {
+            self.line_oversized = true;
+            self.line_buf = Vec::new();
+        } else {
+            self.line_buf.extend_from_slice(bytes);
         }
     }
 }
 
 impl RecordReader for JsonReader {
     fn feed(&mut self, data: &[u8], sink: &mut dyn Sink) {
-        for &b in data {
+        let mut i = 0;
+        while i < data.len() {
+            if self.mode == Mode::Lines && self.depth == 0 {
+                i += self.feed_line(&data[i..], sink);
+                continue;
+            }
+            // Inside a string, copy up to the next quote, backslash or newline at once.
+            if self.depth > 0 && self.in_str && !self.esc {
+                let rest = &data[i..];
+                let n = memchr::memchr3(b'"', b'\\', b'\n', rest).unwrap_or(rest.len());
+                if n > 0 {
+                    self.extend(&rest[..n]);
+                    self.offset += n as u64;
+                    self.column += n as u64;
+                    i += n;
+                    continue;
+                }
+            }
+            let b = data[i];
+            i += 1;
             if self.depth == 0 {
                 match b {
                     b'{' => self.begin(),
@@ -167,7 +283,10 @@ impl RecordReader for JsonReader {
                     b'{' if self.column == 0 => {
                         // A `{` in the first column opens a new top-level object:
                         // the one before was cut short.
-                        self.abandon(sink, "truncated JSON object: a new object starts before it closes");
+                        self.abandon(
+                            sink,
+                            "truncated JSON object: a new object starts before it closes",
+                        );
                         self.begin();
                     }
                     b'{' | b'[' => {
@@ -182,7 +301,10 @@ impl RecordReader for JsonReader {
                         }
                     }
                     b'\n' if self.mode == Mode::Lines => {
-                        self.abandon(sink, "truncated JSON object: the line ends before the object closes");
+                        self.abandon(
+                            sink,
+                            "truncated JSON object: the line ends before the object closes",
+                        );
                     }
                     _ => self.push(b),
                 }
@@ -198,6 +320,10 @@ impl RecordReader for JsonReader {
     }
 
     fn finish(&mut self, sink: &mut dyn Sink) {
+        if self.mode == Mode::Lines && (!self.line_buf.is_empty() || self.line_oversized) {
+            let line = std::mem::take(&mut self.line_buf);
+            self.line_record(&line, sink);
+        }
         if self.depth > 0 {
             self.abandon(sink, "truncated JSON object at the end of the input");
         }
@@ -219,21 +345,91 @@ fn scalar(v: &Value) -> Option<String> {
 fn text_of(v: &Value) -> Option<String> {
     match v {
         Value::Object(o) => o.get("#text").and_then(text_of),
-        Value::Array(a) => Some(
-            a.iter()
-                .filter_map(text_of)
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
+        Value::Array(a) => Some(a.iter().filter_map(text_of).collect::<Vec<_>>().join(" ")),
         v => scalar(v),
+    }
+}
+
+/// A JSON object's members in their order, read without building a map
+/// (most events are flat, and their values move straight into the record).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Entries, A::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(32));
+                while let Some(entry) = m.next_entry::<String, Value>()? {
+                    v.push(entry);
+                }
+                Ok(Entries(v))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
 /// Turns one JSON event, whatever its shape, into a raw record.
 pub fn record_from_value(v: Value, location: Location) -> Result<RawRecord, String> {
-    let Value::Object(mut obj) = v else {
-        return Err("JSON value is not an object".into());
-    };
+    match v {
+        Value::Object(obj) => record_from_entries(obj.into_iter().collect(), location),
+        _ => Err("JSON value is not an object".into()),
+    }
+}
+
+fn record_from_entries(
+    entries: Vec<(String, Value)>,
+    location: Location,
+) -> Result<RawRecord, String> {
+    let find = |name: &str| entries.iter().position(|(k, _)| k == name);
+    // Nested shapes are rare: they go through a map.
+    let nested = ["result", "Event", "winlog"]
+        .iter()
+        .any(|n| find(n).is_some_and(|i| entries[i].1.is_object()))
+        || find("_raw").is_some_and(|i| {
+            entries[i]
+                .1
+                .as_str()
+                .is_some_and(|r| r.trim_start().starts_with('<'))
+        });
+    if nested {
+        return record_from_map(entries.into_iter().collect(), location);
+    }
+    let mut rec = RawRecord::new(location);
+    for (k, v) in entries {
+        match v {
+            Value::String(s) => rec.insert(k, s),
+            Value::Object(o) => flatten(&k, &o, &mut rec, 1),
+            Value::Array(_) => {}
+            v => {
+                if let Some(s) = scalar(&v) {
+                    rec.insert(k, s);
+                }
+            }
+        }
+    }
+    set_record_number(&mut rec);
+    Ok(rec)
+}
+
+fn set_record_number(rec: &mut RawRecord) {
+    if let Some(n) = rec
+        .first(&["EventRecordID", "RecordNumber"])
+        .and_then(|v| v.parse().ok())
+    {
+        rec.location.record = Some(n);
+    }
+}
+
+fn record_from_map(mut obj: Map<String, Value>, location: Location) -> Result<RawRecord, String> {
     // Splunk exports: {"preview":false,"result":{...}}
     if let Some(Value::Object(result)) = obj.remove("result") {
         return record_from_value(Value::Object(result), location);
@@ -255,9 +451,7 @@ pub fn record_from_value(v: Value, location: Location) -> Result<RawRecord, Stri
     } else {
         flatten("", &obj, &mut rec, 0);
     }
-    if let Some(n) = rec.first(&["EventRecordID", "RecordNumber"]).and_then(|v| v.parse().ok()) {
-        rec.location.record = Some(n);
-    }
+    set_record_number(&mut rec);
     Ok(rec)
 }
 
@@ -454,11 +648,22 @@ mod tests {
         assert_eq!(r.location.record, Some(7));
         let py: Value = serde_json::from_str(r##"{"Event":{"System":{"EventID":{"#text":"4688","@Qualifiers":""}},"EventData":{"Data":[{"@Name":"NewProcessName","#text":"C:\\x.exe"}]}}}"##).unwrap();
         let r = record_from_value(py, Location::default()).unwrap();
-        assert_eq!((r.get("EventID"), r.get("NewProcessName")), (Some("4688"), Some("C:\\x.exe")));
+        assert_eq!(
+            (r.get("EventID"), r.get("NewProcessName")),
+            (Some("4688"), Some("C:\\x.exe"))
+        );
         let wl: Value = serde_json::from_str(r#"{"@timestamp":"2020-01-01T00:00:00Z","winlog":{"event_id":"4688","channel":"Security","computer_name":"h","event_data":{"CommandLine":"x"}}}"#).unwrap();
         let r = record_from_value(wl, Location::default()).unwrap();
-        assert_eq!((r.get("EventID"), r.get("Computer"), r.get("CommandLine")), (Some("4688"), Some("h"), Some("x")));
+        assert_eq!(
+            (r.get("EventID"), r.get("Computer"), r.get("CommandLine")),
+            (Some("4688"), Some("h"), Some("x"))
+        );
         let sp: Value = serde_json::from_str(r#"{"preview":false,"result":{"_raw":"<Event><System><EventID>4688</EventID></System></Event>"}}"#).unwrap();
-        assert_eq!(record_from_value(sp, Location::default()).unwrap().get("EventID"), Some("4688"));
+        assert_eq!(
+            record_from_value(sp, Location::default())
+                .unwrap()
+                .get("EventID"),
+            Some("4688")
+        );
     }
 }

@@ -281,9 +281,17 @@ impl ContainerReader {
         let what = if text.iter().all(|b| b.is_ascii_whitespace()) {
             "input holds only whitespace: no records".to_string()
         } else {
-            format!("unrecognised content (not EVTX, Windows event XML, JSON or CSV); first bytes: {shown}")
+            format!(
+                "unrecognised content (not EVTX, Windows event XML, JSON or CSV); first bytes: {shown}"
+            )
         };
-        sink.error(Location { offset: Some(0), ..Default::default() }, what);
+        sink.error(
+            Location {
+                offset: Some(0),
+                ..Default::default()
+            },
+            what,
+        );
         self.state = State::Failed;
     }
 
@@ -369,8 +377,15 @@ mod tests {
     fn sniffs_json_xml_csv_whatever_the_piece_size() {
         for piece in [1, 3, 64, 1 << 20] {
             let (c, i) = read(b"\n\n{\"EventID\": 1}\n{\"EventID\": 2}\n", piece);
-            assert_eq!((c.records.len(), i.format), (2, Some(Format::Json)), "piece {piece}");
-            let (c, i) = read(b"<Event><System><EventID>4688</EventID></System></Event>", piece);
+            assert_eq!(
+                (c.records.len(), i.format),
+                (2, Some(Format::Json)),
+                "piece {piece}"
+            );
+            let (c, i) = read(
+                b"<Event><System><EventID>4688</EventID></System></Event>",
+                piece,
+            );
             assert_eq!((c.records.len(), i.format), (1, Some(Format::Xml)));
             let (c, i) = read(b"EventID,CommandLine\n1,\"a, b\"\n", piece);
             assert_eq!((c.records.len(), i.format), (1, Some(Format::Csv)));
@@ -401,7 +416,11 @@ mod tests {
         // Cut short: the record is lost, the loss is reported.
         let (c, _) = read(&gz[..gz.len() / 2], 5);
         assert_eq!(c.records.len(), 0);
-        assert!(c.errors.iter().any(|e| e.1.contains("gzip")), "{:?}", c.errors);
+        assert!(
+            c.errors.iter().any(|e| e.1.contains("gzip")),
+            "{:?}",
+            c.errors
+        );
 
         let mut utf16 = vec![0xff, 0xfe];
         utf16.extend(json.encode_utf16().flat_map(|u| u.to_le_bytes()));

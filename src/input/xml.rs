@@ -129,7 +129,8 @@ impl XmlReader {
                         (_, Some(n)) if close.is_none_or(|c| n < c) => {
                             sink.error(
                                 self.location(start),
-                                "truncated XML event: another <Event> starts before </Event>".into(),
+                                "truncated XML event: another <Event> starts before </Event>"
+                                    .into(),
                             );
                             self.open = None;
                             self.consume(n);
@@ -203,7 +204,11 @@ pub fn parse_event(text: &str, location: Location) -> Result<RawRecord, String> 
                 let attr = |want: &str| -> Option<String> {
                     e.attributes().flatten().find_map(|a| {
                         (a.key.local_name().as_ref() == want)
-                            .then(|| quick_xml::escape::unescape(&a.value).ok().map(|v| v.into_owned()))
+                            .then(|| {
+                                quick_xml::escape::unescape(&a.value)
+                                    .ok()
+                                    .map(|v| v.into_owned())
+                            })
                             .flatten()
                     })
                 };
@@ -212,7 +217,9 @@ pub fn parse_event(text: &str, location: Location) -> Result<RawRecord, String> 
                         "Provider" => attr("Name").map(|v| rec.insert("Provider", v)),
                         "TimeCreated" => attr("SystemTime").map(|v| rec.insert("TimeCreated", v)),
                         "Security" => attr("UserID").map(|v| rec.insert("UserID", v)),
-                        "Execution" => attr("ProcessID").map(|v| rec.insert("ExecutionProcessID", v)),
+                        "Execution" => {
+                            attr("ProcessID").map(|v| rec.insert("ExecutionProcessID", v))
+                        }
                         _ => None,
                     };
                 }
@@ -246,9 +253,9 @@ pub fn parse_event(text: &str, location: Location) -> Result<RawRecord, String> 
                     if let Some(n) = data_name.take() {
                         rec.insert(n, std::mem::take(&mut value));
                     }
-                } else if parent == "System" && !had_child {
-                    rec.insert(name, std::mem::take(&mut value));
-                } else if path.iter().any(|p| p == "UserData") && !had_child {
+                } else if !had_child && (parent == "System" || path.iter().any(|p| p == "UserData"))
+                {
+                    // Leaf elements of System and UserData are fields by name.
                     rec.insert(name, std::mem::take(&mut value));
                 }
                 value.clear();

@@ -76,7 +76,9 @@ pub fn strip_domain(user: &str) -> &str {
 
 /// Case-insensitive field equality for channel and provider names.
 fn field_is(record: &RawRecord, names: &[&str], value: &str) -> bool {
-    record.first(names).is_some_and(|v| v.eq_ignore_ascii_case(value))
+    record
+        .first(names)
+        .is_some_and(|v| v.eq_ignore_ascii_case(value))
 }
 
 /// The channel and provider fields, under the names the containers give them.
@@ -89,7 +91,10 @@ mod tests {
 
     #[test]
     fn file_names_of_every_path_form() {
-        assert_eq!(file_name(r"C:\Windows\System32\schtasks.exe"), "schtasks.exe");
+        assert_eq!(
+            file_name(r"C:\Windows\System32\schtasks.exe"),
+            "schtasks.exe"
+        );
         assert_eq!(
             file_name(r"\Device\HarddiskVolume3\Windows\System32\schtasks.exe"),
             "schtasks.exe"

@@ -299,11 +299,7 @@ mod tests {
     use super::*;
 
     fn eval(e: &Expr, kv: &[(&str, &str)]) -> bool {
-        e.eval(&|f| {
-            kv.iter()
-                .find(|(k, _)| *k == f)
-                .map(|(_, v)| v.to_string())
-        })
+        e.eval(&|f| kv.iter().find(|(k, _)| *k == f).map(|(_, v)| v.to_string()))
     }
 
     #[test]

@@ -145,16 +145,18 @@ impl TstatsSearch {
                 .ok_or_else(|| err(format!("unknown macro `{name}`")))?;
             expanded = expanded.replace(&cap[0], body);
         }
-        let fillnull_value = Regex::new(r"fillnull_value=(\S+)")
-            .ok()
-            .and_then(|r| r.captures(&expanded).map(|c| c[1].trim_matches('"').to_string()));
+        let fillnull_value = Regex::new(r"fillnull_value=(\S+)").ok().and_then(|r| {
+            r.captures(&expanded)
+                .map(|c| c[1].trim_matches('"').to_string())
+        });
 
         let from = *find_words(&expanded, "from")
             .first()
             .ok_or_else(|| err("tstats without 'from'"))?;
         let head = &expanded[..from];
-        let agg_re = Regex::new(r"(?i)\b(count|min|max)\b(?:\(\s*([^)]*?)\s*\))?(?:\s+as\s+(\w+))?")
-            .map_err(|e| err(e.to_string()))?;
+        let agg_re =
+            Regex::new(r"(?i)\b(count|min|max)\b(?:\(\s*([^)]*?)\s*\))?(?:\s+as\s+(\w+))?")
+                .map_err(|e| err(e.to_string()))?;
         let mut aggregations = Vec::new();
         for c in agg_re.captures_iter(head) {
             let func = c[1].to_ascii_lowercase();
@@ -270,22 +272,42 @@ mod tests {
         assert_eq!(
             t.aggregations,
             vec![
-                Aggregation::Count { alias: "count".into() },
-                Aggregation::MinTime { alias: "firstTime".into() },
-                Aggregation::MaxTime { alias: "lastTime".into() },
+                Aggregation::Count {
+                    alias: "count".into()
+                },
+                Aggregation::MinTime {
+                    alias: "firstTime".into()
+                },
+                Aggregation::MaxTime {
+                    alias: "lastTime".into()
+                },
             ]
         );
         let mut fields = Vec::new();
         t.condition.fields(&mut fields);
-        assert_eq!(fields, vec!["process_name", "original_file_name", "process"]);
-        assert_eq!(t.ctime, vec![("firstTime".into(), "%Y-%m-%dT%H:%M:%S".into())]);
+        assert_eq!(
+            fields,
+            vec!["process_name", "original_file_name", "process"]
+        );
+        assert_eq!(
+            t.ctime,
+            vec![("firstTime".into(), "%Y-%m-%dT%H:%M:%S".into())]
+        );
         assert_eq!(t.filter, Expr::All);
     }
 
     #[test]
     fn rejects_what_it_cannot_run() {
         assert!(TstatsSearch::parse("| stats count", &macros()).is_err());
-        assert!(TstatsSearch::parse("| tstats count from datamodel=X where a=1 | `nope`", &macros()).is_err());
-        assert!(TstatsSearch::parse("| tstats dc(x) from datamodel=X where a=1", &macros()).is_err());
+        assert!(
+            TstatsSearch::parse(
+                "| tstats count from datamodel=X where a=1 | `nope`",
+                &macros()
+            )
+            .is_err()
+        );
+        assert!(
+            TstatsSearch::parse("| tstats dc(x) from datamodel=X where a=1", &macros()).is_err()
+        );
     }
 }

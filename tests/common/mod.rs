@@ -27,7 +27,12 @@ pub fn detect(name: &str, bytes: &[u8]) -> Report {
 /// Every count of one file must reconcile.
 pub fn assert_reconciles(r: &Report) {
     for f in &r.stats.files {
-        assert_eq!(f.records, f.events + f.error_count, "{}: records = events + errors", f.file);
+        assert_eq!(
+            f.records,
+            f.events + f.error_count,
+            "{}: records = events + errors",
+            f.file
+        );
         assert_eq!(
             f.events,
             f.process_creation.total() + f.other,

@@ -1,0 +1,47 @@
+# make run    set up, build, and serve the page on 127.0.0.1 (PORT, default 8080)
+# make test   set up, build everything, run every test (what .ci/run calls)
+# make bench  throughput: native, wasm (detectBytes, Detector), WASI, Fluent Bit filter
+PORT ?= 8080
+WASM_RAW := target/wasm32-unknown-unknown/release/schtasks_detect.wasm
+WASI := target/wasm32-wasip1/release/schtasks-detect.wasm
+FILTER := target/wasm32-unknown-unknown/release/schtasks_detect_fluent_bit.wasm
+
+.PHONY: run test bench setup setup-test build wasm wasi filter lint clean
+
+run: setup build wasm
+	node www/serve.mjs $(PORT)
+
+test: setup-test build wasm wasi filter lint
+	cargo test --release --workspace
+	node --test --test-concurrency=1 tests/wasm/ tests/pipelines/ tests/browser/
+
+bench: setup build wasm wasi filter
+	cargo bench --bench throughput
+	node benches/wasm.mjs
+
+setup:
+	./scripts/setup.sh
+
+setup-test:
+	./scripts/setup.sh --test
+
+build:
+	cargo build --release --bin schtasks-detect
+
+wasm:
+	./scripts/build-wasm.sh
+
+wasi:
+	cargo build --release --target wasm32-wasip1 --bin schtasks-detect
+
+filter:
+	cargo build --release -p schtasks-detect-fluent-bit --target wasm32-unknown-unknown
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
+	cargo clippy --release --lib --target wasm32-unknown-unknown --features wasm -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf pkg test-output

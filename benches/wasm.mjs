@@ -1,0 +1,95 @@
+// make bench: the same input through every face, in one run. Native CLI,
+// wasm detectBytes, wasm Detector (64 KiB chunks), WASI command (node:wasi),
+// Fluent Bit filter (one call per JSON record). Prints MB/s and events/s;
+// best of three runs each.
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WASI } from 'node:wasi';
+import { cli, corpus, data, hasData, root, wasm } from '../tests/wasm/helpers.mjs';
+
+if (!hasData) {
+  console.log('bench: ../shared/data is absent, nothing to measure');
+  process.exit(0);
+}
+const all = corpus();
+const jsonFiles = all.filter((f) => !f.endsWith('.evtx') && !f.endsWith('.xml'));
+const load = (files) => files.map((f) => [f, readFileSync(join(data, f))]);
+const sets = { 'all corpus': load(all), 'JSON files': load(jsonFiles) };
+
+function best(fn) {
+  let t = Infinity;
+  let r;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    r = fn();
+    t = Math.min(t, (performance.now() - t0) / 1000);
+  }
+  return [t, r];
+}
+
+const wasiModule = new WebAssembly.Module(readFileSync(join(root, 'target/wasm32-wasip1/release/schtasks-detect.wasm')));
+function wasiRun(files) {
+  const out = openSync('/dev/null', 'w');
+  const w = new WASI({ version: 'preview1', args: ['schtasks-detect', '--format', 'json', ...files.map((f) => `/data/${f}`)], env: {}, preopens: { '/data': data }, stdout: out, returnOnExit: true });
+  w.start(new WebAssembly.Instance(wasiModule, w.getImportObject()));
+  closeSync(out);
+}
+
+const filter = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(join(root, 'target/wasm32-unknown-unknown/release/schtasks_detect_fluent_bit.wasm'))), {}).exports;
+function filterRun(inputs) {
+  let records = 0;
+  const tag = filter.malloc(8);
+  for (const [, bytes] of inputs) {
+    let start = 0;
+    while (start < bytes.length) {
+      let end = bytes.indexOf(10, start);
+      if (end < 0) end = bytes.length;
+      if (end > start + 1) {
+        const len = end - start;
+        const p = filter.malloc(len + 1);
+        const mem = new Uint8Array(filter.memory.buffer);
+        mem.set(bytes.subarray(start, end), p);
+        mem[p + len] = 0;
+        filter.schtasks_detect_drop(tag, 3, 0, 0, p, len);
+        filter.free(p);
+        records++;
+      }
+      start = end + 1;
+    }
+  }
+  return records;
+}
+
+const rows = [];
+for (const [name, inputs] of Object.entries(sets)) {
+  const files = inputs.map(([f]) => f);
+  const mb = inputs.reduce((n, [, b]) => n + b.length, 0) / 1e6;
+  const native = JSON.parse(execFileSync(cli, ['--format', 'json', ...files], { cwd: data, maxBuffer: 1 << 28 }));
+  const events = native.stats.events;
+  const [tn] = best(() => execFileSync(cli, ['--format', 'json', ...files], { cwd: data, maxBuffer: 1 << 28 }));
+  const [tb] = best(() => inputs.forEach(([f, b]) => wasm.detectBytes(b, f)));
+  const [td] = best(() => {
+    const d = new wasm.Detector();
+    for (const [f, b] of inputs) {
+      for (let i = 0; i < b.length; i += 65536) d.push(b.subarray(i, i + 65536), f);
+      d.endFile();
+    }
+    d.finish();
+    d.free();
+  });
+  const [tw] = best(() => wasiRun(files));
+  rows.push([name, 'native CLI', mb, events, tn]);
+  rows.push([name, 'wasm detectBytes', mb, events, tb]);
+  rows.push([name, 'wasm Detector', mb, events, td]);
+  rows.push([name, 'WASI (node:wasi)', mb, events, tw]);
+  if (name === 'JSON files') {
+    const [tf, records] = best(() => filterRun(inputs));
+    rows.push([name, 'Fluent Bit filter', mb, records, tf]);
+  }
+}
+console.log(`${'input'.padEnd(12)} ${'face'.padEnd(18)} ${'MB'.padStart(7)} ${'events'.padStart(8)} ${'seconds'.padStart(8)} ${'MB/s'.padStart(7)} ${'events/s'.padStart(9)} ${'x native'.padStart(8)}`);
+for (const [input, face, mb, events, t] of rows) {
+  const native = rows.find((r) => r[0] === input && r[1] === 'native CLI')[4];
+  console.log(`${input.padEnd(12)} ${face.padEnd(18)} ${mb.toFixed(1).padStart(7)} ${String(events).padStart(8)} ${t.toFixed(2).padStart(8)} ${(mb / t).toFixed(1).padStart(7)} ${Math.round(events / t).toString().padStart(9)} ${(native / t).toFixed(2).padStart(8)}`);
+}
