@@ -124,13 +124,17 @@ fn expand(path: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn read_into(det: &mut Detector, name: &str, reader: &mut dyn Read) {
+/// Reads one input into the detector; `after` runs after each piece (stream output).
+fn read_into(det: &mut Detector, name: &str, reader: &mut dyn Read, after: &mut dyn FnMut()) {
     det.begin_file(name);
     let mut buf = vec![0u8; 64 << 10];
     loop {
         match reader.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => det.push(&buf[..n]),
+            Ok(n) => {
+                det.push(&buf[..n]);
+                after();
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 let offset = det.progress().bytes;
@@ -146,6 +150,7 @@ fn read_into(det: &mut Detector, name: &str, reader: &mut dyn Read) {
         }
     }
     det.end_file();
+    after();
 }
 
 /// One matching event as a JSON line, annotated with the detection.
@@ -198,15 +203,19 @@ pub fn run(argv: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
             sink.borrow_mut().push(stream_line(m, rule, tz))
         }));
     }
-    let flush = |out: &mut dyn Write| {
-        for l in lines.borrow_mut().drain(..) {
-            let _ = writeln!(out, "{l}");
+    // Stream lines go out as soon as their event is read (a pipeline may never end).
+    let mut flush = || {
+        let mut pending = lines.borrow_mut();
+        if !pending.is_empty() {
+            for l in pending.drain(..) {
+                let _ = writeln!(out, "{l}");
+            }
+            let _ = out.flush();
         }
     };
     for input in &args.inputs {
         if input == "-" {
-            read_into(&mut det, "-", stdin);
-            flush(out);
+            read_into(&mut det, "-", stdin, &mut flush);
             continue;
         }
         let mut files = Vec::new();
@@ -214,10 +223,9 @@ pub fn run(argv: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
         for path in files {
             let name = path.to_string_lossy().to_string();
             match std::fs::File::open(&path) {
-                Ok(mut f) => read_into(&mut det, &name, &mut f),
+                Ok(mut f) => read_into(&mut det, &name, &mut f, &mut flush),
                 Err(e) => det.fail_file(&name, format!("cannot open: {e}")),
             }
-            flush(out);
         }
     }
     let report = det.finish();

@@ -243,15 +243,48 @@ impl Detector {
             self.begin_file(&name);
         }
         if let Some(r) = self.reader.as_mut() {
-            r.feed(bytes, &mut self.core);
+            let core = &mut self.core;
+            let fed =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.feed(bytes, core)));
             self.core.file().bytes = r.bytes();
+            if let Err(p) = fed {
+                self.reader_panicked(p);
+            }
         }
+    }
+
+    /// A reader bug must not take the whole run down (natively; in wasm a
+    /// panic aborts, which is why the readers are fuzzed): the input is
+    /// reported as unreadable from here on and the detector goes on.
+    fn reader_panicked(&mut self, payload: Box<dyn std::any::Any + Send>) {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let offset = self.reader.as_ref().map(ContainerReader::bytes);
+        self.reader = None;
+        self.core.file().readable = false;
+        self.core.error(
+            Location {
+                offset,
+                ..Default::default()
+            },
+            format!("internal error while reading, the rest of this input is skipped: {why}"),
+        );
     }
 
     /// Ends the current input: what is left in the reader is read or reported.
     pub fn end_file(&mut self) {
         if let Some(mut r) = self.reader.take() {
-            r.finish(&mut self.core);
+            let core = &mut self.core;
+            let finished =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.finish(core)));
+            if let Err(p) = finished {
+                self.reader = Some(r);
+                self.reader_panicked(p);
+                return;
+            }
             let info = r.info();
             let f = self.core.file();
             f.bytes = r.bytes();

@@ -166,3 +166,35 @@ fn stream_mode_annotates_each_matching_event() {
     assert_eq!(lines[1]["summary"]["rows"].as_array().unwrap().len(), 1);
     assert_eq!(lines[1]["summary"]["rows"][0]["dest"], "WKS-ANALYST07");
 }
+
+#[test]
+fn stream_mode_writes_each_hit_before_the_input_ends() {
+    use std::io::BufRead;
+    let mut child = Command::new(BIN)
+        .args(["--stream", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let hit = r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\Windows\\System32\\schtasks.exe","CommandLine":"schtasks /create /s FS9 /tn t"}"#;
+    for target in ["FS9", "FS9"] {
+        writeln!(stdin, "{hit}").unwrap();
+        stdin.flush().unwrap();
+        // The pipe stays open: the line must come out now, not at the end.
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("a line per hit while the input is open");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["detection"]["remote_target"], target);
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

@@ -11,15 +11,19 @@ fn file_name(p: &str) -> &str {
     p.rsplit(['\\', '/']).next().unwrap_or(p)
 }
 
+/// The corpus folder and its ground truth, when present.
+fn expected() -> Option<(std::path::PathBuf, Value)> {
+    let data = shared_data()?;
+    let text = std::fs::read_to_string(data.join("EXPECTED.json")).ok()?;
+    Some((data, serde_json::from_str(&text).ok()?))
+}
+
 #[test]
 fn corpus_agrees_with_expected_json() {
-    let Some(data) = shared_data() else {
+    let Some((data, expected)) = expected() else {
         eprintln!("SKIPPED: ../shared/data is absent");
         return;
     };
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("EXPECTED.json")).unwrap())
-            .unwrap();
     let files = expected.as_object().unwrap();
     assert!(
         files.len() >= 90,
@@ -152,13 +156,10 @@ fn corpus_agrees_with_expected_json() {
 
 #[test]
 fn corpus_precise_mode_keeps_only_real_remote_tasks() {
-    let Some(data) = shared_data() else {
+    let Some((data, expected)) = expected() else {
         eprintln!("SKIPPED: ../shared/data is absent");
         return;
     };
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("EXPECTED.json")).unwrap())
-            .unwrap();
     let mut precise_targets = Vec::new();
     for (name, want) in expected.as_object().unwrap() {
         if want["matches"].as_array().unwrap().is_empty() && !name.contains("sysmon.evtx") {

@@ -69,31 +69,20 @@ impl EvtxReader {
             return;
         }
         let loc = self.chunk_location();
+        let number = self.chunk;
+        let lost = |sink: &mut dyn Sink, e: &dyn std::fmt::Display| {
+            sink.error(
+                loc.clone(),
+                format!("EVTX chunk {number} unreadable, its records are lost: {e}"),
+            )
+        };
         let mut chunk_data = match EvtxChunkData::new(data, false) {
             Ok(c) => c,
-            Err(e) => {
-                sink.error(
-                    loc,
-                    format!(
-                        "EVTX chunk {} unreadable, its records are lost: {e}",
-                        self.chunk
-                    ),
-                );
-                return;
-            }
+            Err(e) => return lost(sink, &e),
         };
         let mut chunk = match chunk_data.parse(self.settings.clone()) {
             Ok(c) => c,
-            Err(e) => {
-                sink.error(
-                    loc,
-                    format!(
-                        "EVTX chunk {} unreadable, its records are lost: {e}",
-                        self.chunk
-                    ),
-                );
-                return;
-            }
+            Err(e) => return lost(sink, &e),
         };
         for item in chunk.iter() {
             let rec = match item {

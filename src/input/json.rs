@@ -587,18 +587,8 @@ fn winlog_shape(w: &Map<String, Value>, rec: &mut RawRecord) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::Sink;
 
-    #[derive(Default)]
-    struct C(Vec<RawRecord>, Vec<(Location, String)>);
-    impl Sink for C {
-        fn record(&mut self, r: RawRecord) {
-            self.0.push(r)
-        }
-        fn error(&mut self, l: Location, m: String) {
-            self.1.push((l, m))
-        }
-    }
+    use crate::input::Collect as C;
 
     fn run(text: &str) -> C {
         let mut r = JsonReader::default();
@@ -611,29 +601,29 @@ mod tests {
     #[test]
     fn lines_with_blank_lines_and_a_truncated_line() {
         let c = run("{\"a\":1}\n\n{\"a\":2, \"b\": \"x\n{\"a\":3}\n{\"a\": [1,{\"c\":2}]}\n");
-        assert_eq!(c.0.len(), 3);
-        assert_eq!(c.1.len(), 1);
-        assert_eq!(c.1[0].0.line, Some(3));
-        assert_eq!(c.0[1].location.line, Some(4));
+        assert_eq!(c.records.len(), 3);
+        assert_eq!(c.errors.len(), 1);
+        assert_eq!(c.errors[0].0.line, Some(3));
+        assert_eq!(c.records[1].location.line, Some(4));
     }
 
     #[test]
     fn arrays_and_pretty_objects() {
         let c = run("[\n  {\"a\": 1},\n  {\"a\": {\"b\": 2}}\n]\n");
-        assert_eq!((c.0.len(), c.1.len()), (2, 0));
-        assert_eq!(c.0[1].get("a.b"), Some("2"));
+        assert_eq!((c.records.len(), c.errors.len()), (2, 0));
+        assert_eq!(c.records[1].get("a.b"), Some("2"));
         let c = run("{\n  \"a\": 1,\n  \"b\": {\n    \"c\": 2\n  }\n}\n{\n  \"a\": 2\n}\n");
-        assert_eq!((c.0.len(), c.1.len()), (2, 0));
-        assert_eq!(c.0[1].location.line, Some(7));
+        assert_eq!((c.records.len(), c.errors.len()), (2, 0));
+        assert_eq!(c.records[1].location.line, Some(7));
     }
 
     #[test]
     fn garbage_and_invalid_json_are_errors_with_lines() {
         let c = run("{\"a\":1}\nnot json at all\n{\"a\": tru}\n{\"a\":4}");
-        assert_eq!(c.0.len(), 2);
-        assert_eq!(c.1.len(), 2);
-        assert_eq!(c.1[0].0.line, Some(2));
-        assert_eq!(c.1[1].0.line, Some(3));
+        assert_eq!(c.records.len(), 2);
+        assert_eq!(c.errors.len(), 2);
+        assert_eq!(c.errors[0].0.line, Some(2));
+        assert_eq!(c.errors[1].0.line, Some(3));
     }
 
     #[test]

@@ -344,24 +344,27 @@ pub(crate) fn first_significant(text: &[u8]) -> Option<u8> {
     text.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 
+/// A sink that keeps everything, for the readers' unit tests.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct Collect {
+    pub records: Vec<RawRecord>,
+    pub errors: Vec<(Location, String)>,
+}
+
+#[cfg(test)]
+impl Sink for Collect {
+    fn record(&mut self, record: RawRecord) {
+        self.records.push(record);
+    }
+    fn error(&mut self, location: Location, message: String) {
+        self.errors.push((location, message));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Default)]
-    pub struct Collect {
-        pub records: Vec<RawRecord>,
-        pub errors: Vec<(Location, String)>,
-    }
-
-    impl Sink for Collect {
-        fn record(&mut self, record: RawRecord) {
-            self.records.push(record);
-        }
-        fn error(&mut self, location: Location, message: String) {
-            self.errors.push((location, message));
-        }
-    }
 
     fn read(bytes: &[u8], piece: usize) -> (Collect, InputInfo) {
         let mut r = ContainerReader::new();

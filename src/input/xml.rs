@@ -286,16 +286,7 @@ pub fn parse_event(text: &str, location: Location) -> Result<RawRecord, String> 
 mod tests {
     use super::*;
 
-    #[derive(Default)]
-    struct C(Vec<RawRecord>, Vec<(Location, String)>);
-    impl Sink for C {
-        fn record(&mut self, r: RawRecord) {
-            self.0.push(r)
-        }
-        fn error(&mut self, l: Location, m: String) {
-            self.1.push((l, m))
-        }
-    }
+    use crate::input::Collect as C;
 
     const EV: &str = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='P'/><EventID>4688</EventID><TimeCreated SystemTime='2024-04-23T08:48:30.4Z'/><EventRecordID>9</EventRecordID><Computer>h</Computer></System><EventData><Data Name='CommandLine'>a &amp; b &#x41;</Data><Data Name='Empty'/><Data>x</Data></EventData></Event>";
 
@@ -325,12 +316,12 @@ mod tests {
                 r.feed(p, &mut c);
             }
             r.finish(&mut c);
-            assert_eq!(c.0.len(), 2, "piece {piece}");
-            assert_eq!(c.1.len(), 2, "piece {piece}: {:?}", c.1);
-            assert_eq!(c.0[0].location.line, Some(3));
-            assert_eq!(c.1[0].0.line, Some(4));
-            assert_eq!(c.0[1].location.line, Some(5));
-            assert_eq!(c.1[1].0.line, Some(6));
+            assert_eq!(c.records.len(), 2, "piece {piece}");
+            assert_eq!(c.errors.len(), 2, "piece {piece}: {:?}", c.errors);
+            assert_eq!(c.records[0].location.line, Some(3));
+            assert_eq!(c.errors[0].0.line, Some(4));
+            assert_eq!(c.records[1].location.line, Some(5));
+            assert_eq!(c.errors[1].0.line, Some(6));
         }
     }
 }
