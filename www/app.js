@@ -228,7 +228,7 @@ function riskDrilldown(object) {
     ['firstTime', o.firstTime], ['lastTime', o.lastTime],
   ].map(([k, v]) => el('div', { 'data-key': k }, el('dt', { text: k }), el('dd', { text: String(v) }))));
   const list = (title, items) => el('div', {}, el('h4', { text: title }), el('ul', {}, ...items.map((t) => el('li', { text: t }))));
-  openDrilldown(`Risk of ${o.normalized_risk_object} (last 7 days of this data)`, dl,
+  openDrilldown(`Risk of ${o.normalized_risk_object} (all risk events of these files)`, dl,
     list('Search Name', o.search_name), list('Risk Message', o.risk_message),
     list('Analytic Stories', o.analyticstories), list('ATT&CK Tactics', o.mitre_tactic));
 }
