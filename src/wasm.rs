@@ -294,7 +294,7 @@ pub fn detect(events: JsEvents, options: Option<JsOptions>) -> Result<JsResult, 
 #[wasm_bindgen(js_name = detectBytes)]
 pub fn detect_bytes(
     bytes: &[u8],
-    file_name: Option<String>,
+    #[wasm_bindgen(js_name = fileName)] file_name: Option<String>,
     options: Option<JsOptions>,
 ) -> Result<JsResult, JsError> {
     let mut d = new_detector(options)?;
@@ -325,7 +325,11 @@ impl WasmDetector {
 
     /// Feeds the next chunk. A `fileName` other than the current file's ends
     /// that file and begins a new one.
-    pub fn push(&mut self, chunk: &[u8], file_name: Option<String>) {
+    pub fn push(
+        &mut self,
+        chunk: &[u8],
+        #[wasm_bindgen(js_name = fileName)] file_name: Option<String>,
+    ) {
         if let Some(name) = file_name
             && self.file.as_deref() != Some(name.as_str())
         {
