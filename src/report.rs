@@ -39,16 +39,31 @@ impl Row {
     }
 }
 
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Str(x) => s.serialize_str(x),
+            Value::Num(x) => s.serialize_u64(*x),
+        }
+    }
+}
+
+/// Name-value pairs as an object, in their order (whatever the map type of
+/// the serializer: JSON here, a JS object in the wasm binding).
+fn serialize_pairs<S: Serializer, V: Serialize>(
+    pairs: &[(String, V)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        m.serialize_entry(k, v)?;
+    }
+    m.end()
+}
+
 impl Serialize for Row {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.columns.len()))?;
-        for (k, v) in &self.columns {
-            match v {
-                Value::Str(x) => m.serialize_entry(k, x)?,
-                Value::Num(x) => m.serialize_entry(k, x)?,
-            }
-        }
-        m.end()
+        serialize_pairs(&self.columns, s)
     }
 }
 
@@ -123,11 +138,7 @@ pub struct RawFields(pub Vec<(String, String)>);
 
 impl Serialize for RawFields {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
+        serialize_pairs(&self.0, s)
     }
 }
 

@@ -12,14 +12,13 @@ pub mod evtx;
 #[cfg(not(feature = "evtx"))]
 #[path = "evtx_absent.rs"]
 pub mod evtx;
+pub mod gzip;
 pub mod json;
 pub mod text;
 pub mod xml;
 
 use crate::record::{Location, RawRecord};
-use flate2::write::MultiGzDecoder;
 use serde::Serialize;
-use std::io::Write;
 
 /// The largest single record (a JSON object, an XML event, a CSV row) read;
 /// beyond it the record becomes an error, so one huge line cannot exhaust memory.
@@ -99,25 +98,18 @@ pub struct InputInfo {
     pub compressed: bool,
 }
 
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 /// Bytes gathered before giving up on recognising a container.
 const SNIFF_LIMIT: usize = 64 << 10;
 
 enum State {
     /// Raw bytes before the container is known.
     Sniff(Vec<u8>),
-    Gzip(Box<Gunzip>),
+    Gzip(Box<gzip::Gunzip>),
     Binary(Box<dyn RecordReader>),
     /// Decoded text, still sniffing (`None`) or read by a text format.
     Text(Box<text::Decoder>, Vec<u8>, Option<Box<dyn RecordReader>>),
     /// Unreadable past an error already reported.
     Failed,
-}
-
-struct Gunzip {
-    decoder: MultiGzDecoder<Vec<u8>>,
-    inner: ContainerReader,
-    consumed: u64,
 }
 
 /// Reads one input of any supported container.
@@ -147,7 +139,7 @@ impl ContainerReader {
     pub fn info(&self) -> InputInfo {
         let mut info = self.info.clone();
         if let State::Gzip(g) = &self.state {
-            let inner = g.inner.info();
+            let inner = g.inner_info();
             info.format = inner.format;
             info.encoding = inner.encoding;
         }
@@ -188,20 +180,7 @@ impl ContainerReader {
             self.start(buf, sink, true);
         }
         match &mut self.state {
-            State::Gzip(g) => {
-                if let Err(e) = g.decoder.try_finish() {
-                    sink.error(
-                        Location {
-                            offset: Some(g.consumed),
-                            ..Default::default()
-                        },
-                        format!("gzip stream cut short or corrupt: {e}"),
-                    );
-                }
-                let out = std::mem::take(g.decoder.get_mut());
-                g.inner.feed(&out, sink);
-                g.inner.finish(sink);
-            }
+            State::Gzip(g) => g.finish(sink),
             State::Binary(r) => r.finish(sink),
             State::Text(dec, pending, reader) => {
                 let mut tail = dec.finish();
@@ -222,13 +201,9 @@ impl ContainerReader {
 
     /// Picks the layer for the first bytes of the input.
     fn start(&mut self, buf: Vec<u8>, sink: &mut dyn Sink, at_end: bool) {
-        if buf.starts_with(GZIP_MAGIC) {
+        if buf.starts_with(gzip::MAGIC) {
             self.info.compressed = true;
-            self.state = State::Gzip(Box::new(Gunzip {
-                decoder: MultiGzDecoder::new(Vec::new()),
-                inner: ContainerReader::new(),
-                consumed: 0,
-            }));
+            self.state = State::Gzip(Box::default());
             self.pass(&buf, sink);
             return;
         }
@@ -298,28 +273,10 @@ impl ContainerReader {
     fn pass(&mut self, data: &[u8], sink: &mut dyn Sink) {
         match &mut self.state {
             State::Gzip(g) => {
-                // Small slices keep a decompression bomb's output bounded per step.
-                for piece in data.chunks(16 << 10) {
-                    if let Err(e) = g.decoder.write_all(piece) {
-                        sink.error(
-                            Location {
-                                offset: Some(g.consumed),
-                                ..Default::default()
-                            },
-                            format!("corrupt gzip stream: {e}"),
-                        );
-                        let out = std::mem::take(g.decoder.get_mut());
-                        g.inner.feed(&out, sink);
-                        g.inner.finish(sink);
-                        self.state = State::Failed;
-                        self.finished = true;
-                        return;
-                    }
-                    g.consumed += piece.len() as u64;
-                    let out = std::mem::take(g.decoder.get_mut());
-                    if !out.is_empty() {
-                        g.inner.feed(&out, sink);
-                    }
+                if !g.feed(data, sink) {
+                    // Corrupt: reported; the rest of the input is unreadable.
+                    self.state = State::Failed;
+                    self.finished = true;
                 }
             }
             State::Binary(r) => r.feed(data, sink),
@@ -365,6 +322,7 @@ impl Sink for Collect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn read(bytes: &[u8], piece: usize) -> (Collect, InputInfo) {
         let mut r = ContainerReader::new();

@@ -81,6 +81,25 @@ fn field_is(record: &RawRecord, names: &[&str], value: &str) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case(value))
 }
 
+/// A Windows event `id` logged to `channel` by `provider`. Records that carry
+/// neither name (CSV or flat exports) are recognised by `own_fields`, which
+/// only that event has.
+fn windows_event(
+    r: &RawRecord,
+    id: u32,
+    channel: &str,
+    provider: &str,
+    own_fields: &[&str],
+) -> bool {
+    if r.event_id() != Some(id) {
+        return false;
+    }
+    if r.first(CHANNEL).is_some() || r.first(PROVIDER).is_some() {
+        return field_is(r, CHANNEL, channel) || field_is(r, PROVIDER, provider);
+    }
+    own_fields.iter().all(|f| r.get(f).is_some())
+}
+
 /// The channel and provider fields, under the names the containers give them.
 const CHANNEL: &[&str] = &["Channel", "channel"];
 const PROVIDER: &[&str] = &["Provider", "SourceName", "provider_name", "ProviderName"];

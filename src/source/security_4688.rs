@@ -2,7 +2,7 @@
 //! Add-on for Windows maps it, command-line rewrite included.
 
 use super::sysmon::{COMPUTER, SYSTEM_TIME, record_id};
-use super::{CHANNEL, CimEvent, PROVIDER, Source, SourceMapper, field_is, file_name};
+use super::{CimEvent, Source, SourceMapper, file_name, windows_event};
 use crate::record::RawRecord;
 
 pub struct Security4688;
@@ -29,13 +29,7 @@ impl SourceMapper for Security4688 {
     }
 
     fn claims(&self, r: &RawRecord) -> bool {
-        if r.event_id() != Some(4688) {
-            return false;
-        }
-        if r.first(CHANNEL).is_some() || r.first(PROVIDER).is_some() {
-            return field_is(r, CHANNEL, "Security") || field_is(r, PROVIDER, PROVIDER_NAME);
-        }
-        r.get("NewProcessName").is_some()
+        windows_event(r, 4688, "Security", PROVIDER_NAME, &["NewProcessName"])
     }
 
     fn map(&self, r: &RawRecord) -> CimEvent {

@@ -1,6 +1,6 @@
 //! Sysmon EventID 1 (Process Create), as the Splunk Add-on for Sysmon maps it.
 
-use super::{CHANNEL, CimEvent, PROVIDER, Source, SourceMapper, field_is, file_name, strip_domain};
+use super::{CimEvent, Source, SourceMapper, file_name, strip_domain, windows_event};
 use crate::record::RawRecord;
 
 pub struct Sysmon;
@@ -31,14 +31,7 @@ impl SourceMapper for Sysmon {
     }
 
     fn claims(&self, r: &RawRecord) -> bool {
-        if r.event_id() != Some(1) {
-            return false;
-        }
-        if r.first(CHANNEL).is_some() || r.first(PROVIDER).is_some() {
-            return field_is(r, CHANNEL, CHANNEL_NAME) || field_is(r, PROVIDER, PROVIDER_NAME);
-        }
-        // A CSV or flat export without channel or provider: Sysmon's own fields.
-        r.get("ProcessGuid").is_some() && r.get("Image").is_some()
+        windows_event(r, 1, CHANNEL_NAME, PROVIDER_NAME, &["ProcessGuid", "Image"])
     }
 
     fn map(&self, r: &RawRecord) -> CimEvent {
