@@ -69,6 +69,10 @@ fn main() {
         use std::io::Write;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(&big.1).unwrap();
+        println!(
+            "(json.gz: {:.1} MB of JSON gzipped; its MB/s counts the compressed bytes)",
+            big.1.len() as f64 / 1e6
+        );
         groups.insert(
             "json.gz".into(),
             vec![(format!("{}.gz", big.0), enc.finish().unwrap())],
