@@ -21,7 +21,8 @@ options:
                           precise: /create and /s as whole switches, - or /
   --format table|json|csv table for people (default), one JSON object, CSV rows
   --tz ±HH:MM             offset for firstTime/lastTime (default UTC)
-  --filter EXPR           the _filter macro, e.g. 'NOT user=SYSTEM' (default *)
+  --filter EXPR           the _filter macro on the rows, Splunk syntax, e.g.
+                          'NOT user=SYSTEM dest IN (WKS*, SRV01) count>2' (default *)
   --max-matches N         matched events kept per row for drilldown (default 100)
   --stream                one JSON line per matching event, as it is read
   --summary               with --stream: end with the aggregated rows (JSON line)

@@ -57,17 +57,19 @@ impl Matcher {
 
     pub fn matches(&self, ev: &CimEvent, mode: Mode) -> bool {
         let mut args: Option<Args> = None;
-        self.condition.eval_with(&mut |field, pattern, negated| {
+        self.condition.eval_with(&mut |leaf| {
             if mode == Mode::Precise
+                && let Expr::Compare {
+                    field,
+                    pattern,
+                    negated,
+                } = leaf
                 && let Some(name) = switch_of(field, pattern)
             {
                 let a = args.get_or_insert_with(|| Args::parse(&ev.process));
-                return a.has_switch(&name) != negated;
+                return a.has_switch(&name) != *negated;
             }
-            match ev.field(field) {
-                Some(v) => pattern.is_match(v) != negated,
-                None => false,
-            }
+            leaf.eval_leaf(leaf.leaf_field().and_then(|f| ev.field(f)))
         })
     }
 }

@@ -198,3 +198,18 @@ fn stream_mode_writes_each_hit_before_the_input_ends() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn filter_on_rows_with_comparisons_and_in_lists() {
+    let rows = |filter: &str| {
+        let (code, out, err) = run(&["--format", "json", "--filter", filter, FIXTURE], None);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["rows"].as_array().unwrap().len()
+    };
+    assert_eq!(rows("*"), 2);
+    assert_eq!(rows("remote_target!=\"\""), 1);
+    assert_eq!(rows("count>1"), 0);
+    assert_eq!(rows("count>=1 dest IN (wks-analyst*, other)"), 2);
+    assert_eq!(rows("user IN (JDOE)"), 1);
+}

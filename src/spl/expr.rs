@@ -1,6 +1,7 @@
 //! Splunk search-language boolean expressions, as used by `tstats ... where`
-//! and by the `_filter` macro: `field=value`, `field!=value`, `NOT`, `AND`,
-//! `OR`, parentheses, and juxtaposition meaning AND.
+//! and by the `_filter` macro: `field=value`, `field!=value`, `field<value`
+//! (and `<=`, `>`, `>=`), `field IN (a, b)`, `NOT`, `AND`, `OR`, parentheses,
+//! and juxtaposition meaning AND.
 //!
 //! Precedence follows Splunk's documentation for the search command:
 //! parentheses, then `NOT`, then `OR`, then `AND` (so `a b OR c` is
@@ -17,11 +18,26 @@ pub enum Expr {
         pattern: Glob,
         negated: bool,
     },
+    /// `field<value`, `<=`, `>`, `>=`: numeric when both sides are numbers,
+    /// else by text, as Splunk's search command compares.
+    Order {
+        field: String,
+        op: OrderOp,
+        value: String,
+    },
     Not(Box<Expr>),
     And(Vec<Expr>),
     Or(Vec<Expr>),
     /// `*` alone: keeps everything (the default `_filter` body).
     All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OrderOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +57,8 @@ enum Tok {
     Close,
     Eq,
     NotEq,
+    Order(OrderOp),
+    In,
     And,
     Or,
     Not,
@@ -67,6 +85,19 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
             '=' => {
                 chars.next();
                 out.push(Tok::Eq);
+            }
+            '<' | '>' => {
+                chars.next();
+                let eq = matches!(chars.peek(), Some((_, '=')));
+                if eq {
+                    chars.next();
+                }
+                out.push(Tok::Order(match (c, eq) {
+                    ('<', false) => OrderOp::Lt,
+                    ('<', true) => OrderOp::Le,
+                    ('>', false) => OrderOp::Gt,
+                    _ => OrderOp::Ge,
+                }));
             }
             '!' => {
                 chars.next();
@@ -104,7 +135,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
             _ => {
                 let mut word = String::new();
                 while let Some(&(_, c)) = chars.peek() {
-                    if c.is_whitespace() || matches!(c, '(' | ')' | '=' | '"') {
+                    if c.is_whitespace() || matches!(c, '(' | ')' | '=' | '"' | '<' | '>') {
                         break;
                     }
                     if c == '!' {
@@ -122,6 +153,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
                     "AND" => Tok::And,
                     "OR" => Tok::Or,
                     "NOT" => Tok::Not,
+                    "IN" => Tok::In,
                     _ => Tok::Word(word, false),
                 });
             }
@@ -201,6 +233,24 @@ impl Parser {
                 let negated = match self.peek() {
                     Some(Tok::Eq) => false,
                     Some(Tok::NotEq) => true,
+                    Some(Tok::Order(op)) => {
+                        let op = *op;
+                        self.pos += 1;
+                        return match self.next() {
+                            Some(Tok::Word(value, _)) => Ok(Expr::Order {
+                                field: w,
+                                op,
+                                value,
+                            }),
+                            _ => Err(ParseError(format!(
+                                "missing value after {w} and its comparison"
+                            ))),
+                        };
+                    }
+                    Some(Tok::In) => {
+                        self.pos += 1;
+                        return self.in_list(w);
+                    }
                     _ if !quoted && w == "*" => return Ok(Expr::All),
                     _ => {
                         return Err(ParseError(format!(
@@ -229,6 +279,40 @@ impl Parser {
     }
 }
 
+impl Parser {
+    /// `field IN (a, "b c", d*)`: any of the values.
+    fn in_list(&mut self, field: String) -> Result<Expr, ParseError> {
+        if self.next() != Some(Tok::Open) {
+            return Err(ParseError(format!("expected ( after {field} IN")));
+        }
+        let mut items = Vec::new();
+        loop {
+            match self.next() {
+                Some(Tok::Close) => break,
+                Some(Tok::Word(v, true)) => items.push(v),
+                // Unquoted values are separated by commas, spaces or both.
+                Some(Tok::Word(v, false)) => {
+                    items.extend(v.split(',').filter(|p| !p.is_empty()).map(str::to_string))
+                }
+                _ => return Err(ParseError(format!("unterminated IN list for {field}"))),
+            }
+        }
+        let compares: Vec<Expr> = items
+            .into_iter()
+            .map(|v| Expr::Compare {
+                field: field.clone(),
+                pattern: Glob::new(v.trim_end_matches(',')),
+                negated: false,
+            })
+            .collect();
+        Ok(match compares.len() {
+            0 => Expr::Not(Box::new(Expr::All)),
+            1 => compares.into_iter().next().unwrap_or(Expr::All),
+            _ => Expr::Or(compares),
+        })
+    }
+}
+
 /// Parses an expression; an empty text is `All`.
 pub fn parse(text: &str) -> Result<Expr, ParseError> {
     let toks = tokenize(text)?;
@@ -247,25 +331,53 @@ impl Expr {
     /// Evaluates against a record; `get` returns a field's value, `None` when
     /// absent. A comparison on an absent field is false (`!=` too, as in Splunk).
     pub fn eval(&self, get: &dyn Fn(&str) -> Option<String>) -> bool {
-        self.eval_with(&mut |field, pattern, negated| match get(field) {
-            Some(v) => pattern.is_match(&v) != negated,
-            None => false,
+        self.eval_with(&mut |leaf| {
+            let value = leaf.leaf_field().and_then(get);
+            leaf.eval_leaf(value.as_deref())
         })
     }
 
-    /// Evaluates with a caller-supplied leaf test, so that a mode can give a
-    /// comparison another meaning (see `matcher`).
-    pub fn eval_with(&self, leaf: &mut dyn FnMut(&str, &Glob, bool) -> bool) -> bool {
+    /// Evaluates with a caller-supplied test of each leaf (`Compare`, `Order`),
+    /// so that a mode can give a comparison another meaning (see `matcher`).
+    pub fn eval_with(&self, leaf: &mut dyn FnMut(&Expr) -> bool) -> bool {
         match self {
             Expr::All => true,
-            Expr::Compare {
-                field,
-                pattern,
-                negated,
-            } => leaf(field, pattern, *negated),
+            Expr::Compare { .. } | Expr::Order { .. } => leaf(self),
             Expr::Not(e) => !e.eval_with(leaf),
             Expr::And(items) => items.iter().all(|e| e.eval_with(leaf)),
             Expr::Or(items) => items.iter().any(|e| e.eval_with(leaf)),
+        }
+    }
+
+    /// The field a leaf reads.
+    pub fn leaf_field(&self) -> Option<&str> {
+        match self {
+            Expr::Compare { field, .. } | Expr::Order { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// A leaf's verdict for the field's value (`None`: the field is absent).
+    pub fn eval_leaf(&self, value: Option<&str>) -> bool {
+        let Some(v) = value else { return false };
+        match self {
+            Expr::Compare {
+                pattern, negated, ..
+            } => pattern.is_match(v) != *negated,
+            Expr::Order { op, value: rhs, .. } => {
+                let ord = match (v.trim().parse::<f64>(), rhs.trim().parse::<f64>()) {
+                    (Ok(a), Ok(b)) => a.partial_cmp(&b),
+                    _ => Some(v.cmp(rhs.as_str())),
+                };
+                let Some(ord) = ord else { return false };
+                match op {
+                    OrderOp::Lt => ord.is_lt(),
+                    OrderOp::Le => ord.is_le(),
+                    OrderOp::Gt => ord.is_gt(),
+                    OrderOp::Ge => ord.is_ge(),
+                }
+            }
+            _ => false,
         }
     }
 
@@ -273,7 +385,7 @@ impl Expr {
     pub fn fields(&self, out: &mut Vec<String>) {
         match self {
             Expr::All => {}
-            Expr::Compare { field, .. } => {
+            Expr::Compare { field, .. } | Expr::Order { field, .. } => {
                 if !out.contains(field) {
                     out.push(field.clone())
                 }
@@ -287,7 +399,7 @@ impl Expr {
     pub fn map_fields(&mut self, f: &dyn Fn(&str) -> String) {
         match self {
             Expr::All => {}
-            Expr::Compare { field, .. } => *field = f(field),
+            Expr::Compare { field, .. } | Expr::Order { field, .. } => *field = f(field),
             Expr::Not(e) => e.map_fields(f),
             Expr::And(v) | Expr::Or(v) => v.iter_mut().for_each(|e| e.map_fields(f)),
         }
@@ -322,6 +434,29 @@ mod tests {
         // != on a missing field is false, NOT field= on a missing field is true.
         assert!(!eval(&parse("process!=x").unwrap(), &[]));
         assert!(eval(&parse("NOT process=x").unwrap(), &[]));
+    }
+
+    #[test]
+    fn ordering_and_in_lists() {
+        let e = parse("count>=2 count<10").unwrap();
+        assert!(eval(&e, &[("count", "2")]));
+        assert!(!eval(&e, &[("count", "10")]));
+        assert!(
+            eval(&parse("count>9").unwrap(), &[("count", "10")]),
+            "numeric, not text"
+        );
+        assert!(eval(
+            &parse("firstTime<2021-01-01").unwrap(),
+            &[("firstTime", "2020-12-19T07:00:22")]
+        ));
+        let e = parse("dest IN (ws1, \"ws 2\",srv*) NOT user IN (system)").unwrap();
+        assert!(eval(&e, &[("dest", "WS1"), ("user", "bob")]));
+        assert!(eval(&e, &[("dest", "ws 2"), ("user", "bob")]));
+        assert!(eval(&e, &[("dest", "srv9"), ("user", "bob")]));
+        assert!(!eval(&e, &[("dest", "srv9"), ("user", "SYSTEM")]));
+        assert!(!eval(&e, &[("dest", "ws3"), ("user", "bob")]));
+        assert!(parse("dest IN ws1").is_err());
+        assert!(parse("count >").is_err());
     }
 
     #[test]
