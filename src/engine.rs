@@ -362,6 +362,9 @@ impl Detector {
     }
 }
 
+/// A result row with its group-by key and aggregate state.
+type BuiltRow = (Vec<String>, Row, crate::aggregate::RowState);
+
 fn build_report(mut core: Core) -> Report {
     let rule = core.rule.clone();
     let opts = core.options.clone();
@@ -406,58 +409,45 @@ fn build_report(mut core: Core) -> Report {
     };
     let keep = |row: &Row| core.filter.eval(&|f| row.get(f).map(Value::as_string));
 
-    let build = |agg: &Aggregator| {
-        agg.rows(&resolve)
+    // Each mode's rows, with their group-by keys, before and after the filter.
+    let build = |agg: &Aggregator| -> (usize, Vec<BuiltRow>) {
+        let all = agg.rows(&resolve);
+        let total = all.len();
+        let kept = all
             .into_iter()
-            .map(|(k, s)| {
-                let row = render(&k, &s);
-                (row, s)
+            .filter_map(|(key, state)| {
+                let row = render(&key, &state);
+                keep(&row).then_some((key, row, state))
             })
-            .collect::<Vec<_>>()
+            .collect();
+        (total, kept)
     };
-    let parity_rows = build(&core.parity);
-    let precise_rows = build(&core.precise);
-    let total_rows = match opts.mode {
-        Mode::Parity => parity_rows.len(),
-        Mode::Precise => precise_rows.len(),
-    };
-    let kept =
-        |rows: Vec<(Row, crate::aggregate::RowState)>| -> Vec<(Row, crate::aggregate::RowState)> {
-            rows.into_iter().filter(|(r, _)| keep(r)).collect()
-        };
-    let parity_rows = kept(parity_rows);
-    let precise_rows = kept(precise_rows);
-    let procs = |rows: &[(Row, crate::aggregate::RowState)]| -> Vec<Vec<String>> {
-        rows.iter()
-            .map(|(r, _)| search.by.iter().map(|b| r.text(b)).collect())
+    let (parity_total, parity_rows) = build(&core.parity);
+    let (precise_total, precise_rows) = build(&core.precise);
+    let only = |these: &[BuiltRow], other: &[BuiltRow]| -> Vec<String> {
+        let other: std::collections::HashSet<&Vec<String>> =
+            other.iter().map(|(k, _, _)| k).collect();
+        these
+            .iter()
+            .filter(|(k, _, _)| !other.contains(k))
+            .map(|(_, r, _)| r.text("process"))
             .collect()
     };
-    let (pk, qk) = (procs(&parity_rows), procs(&precise_rows));
     let comparison = ModeComparison {
         parity_rows: parity_rows.len(),
         precise_rows: precise_rows.len(),
-        parity_only: parity_rows
-            .iter()
-            .zip(&pk)
-            .filter(|(_, k)| !qk.contains(k))
-            .map(|((r, _), _)| r.text("process"))
-            .collect(),
-        precise_only: precise_rows
-            .iter()
-            .zip(&qk)
-            .filter(|(_, k)| !pk.contains(k))
-            .map(|((r, _), _)| r.text("process"))
-            .collect(),
+        parity_only: only(&parity_rows, &precise_rows),
+        precise_only: only(&precise_rows, &parity_rows),
     };
-    let selected = match opts.mode {
-        Mode::Parity => parity_rows,
-        Mode::Precise => precise_rows,
+    let (total_rows, selected) = match opts.mode {
+        Mode::Parity => (parity_total, parity_rows),
+        Mode::Precise => (precise_total, precise_rows),
     };
 
     let mut matches = Vec::new();
     let mut not_listed = 0;
     let mut rows = Vec::with_capacity(selected.len());
-    for (i, (row, state)) in selected.into_iter().enumerate() {
+    for (i, (_, row, state)) in selected.into_iter().enumerate() {
         not_listed += state.matches_dropped;
         let target = row.text("remote_target");
         for m in state.matches {

@@ -151,6 +151,9 @@ function render(result) {
   renderFiles(result.stats.files);
 }
 
+/** Name-value cards of a <dl class=summary>. */
+const cards = (items) => items.map(([k, v]) => el('div', { 'data-key': k }, el('dt', { text: k }), el('dd', { text: String(v) })));
+
 function renderSummary(s) {
   const pc = s.process_creation;
   const items = [
@@ -158,7 +161,7 @@ function renderSummary(s) {
     ['CrowdStrike', pc.crowdstrike], ['CIM form', pc.cim], ['other events', s.other], ['errors', s.errors],
     ['matched events', s.matched], ['rows', s.rows], ['mode', s.mode], ['times', s.tz],
   ];
-  $('summary').replaceChildren(...items.map(([k, v]) => el('div', { 'data-key': k }, el('dt', { text: k }), el('dd', { text: String(v) }))));
+  $('summary').replaceChildren(...cards(items));
 }
 
 function renderTable(table, columns, items, cell, sortable = false) {
@@ -223,10 +226,10 @@ function rowDrilldown(index) {
 function riskDrilldown(object) {
   const o = state.result.risk_objects.find((x) => x.normalized_risk_object === object);
   if (!o) return;
-  const dl = el('dl', { class: 'summary', id: 'drill-risk' }, ...[
+  const dl = el('dl', { class: 'summary', id: 'drill-risk' }, ...cards([
     ['risk object', o.normalized_risk_object], ['type', o.risk_object_type], ['count', o.count], ['risk score', o.risk_score],
     ['firstTime', o.firstTime], ['lastTime', o.lastTime],
-  ].map(([k, v]) => el('div', { 'data-key': k }, el('dt', { text: k }), el('dd', { text: String(v) }))));
+  ]));
   const list = (title, items) => el('div', {}, el('h4', { text: title }), el('ul', {}, ...items.map((t) => el('li', { text: t }))));
   openDrilldown(`Risk of ${o.normalized_risk_object} (all risk events of these files)`, dl,
     list('Search Name', o.search_name), list('Risk Message', o.risk_message),

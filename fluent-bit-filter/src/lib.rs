@@ -43,18 +43,18 @@ pub fn filter_record(record: &[u8], mode: Mode, keep: bool) -> Option<String> {
         Ok(v) => v,
         Err(e) => {
             return keep.then(|| {
-                serde_json::json!({"schtasks_detect": {"error": format!("invalid JSON record: {e}")}})
+                serde_json::json!({ KEY: {"error": format!("invalid JSON record: {e}")} })
                     .to_string()
             });
         }
     };
-    let original = value.clone();
+    let is_object = value.is_object();
+    // Rare: the record already has our key; it is replaced, so go through a map.
+    let own_key = value.get(KEY).is_some().then(|| value.clone());
+    // Valid JSON is valid UTF-8: the record goes back as it came, not re-serialized.
+    let original = || String::from_utf8_lossy(text).into_owned();
     match judge(value) {
         Ok(Verdict::Match(detection, ev)) => {
-            let mut out = match original {
-                Value::Object(o) => o,
-                _ => serde_json::Map::new(),
-            };
             let mut det = match detection {
                 Value::Object(d) => d,
                 _ => serde_json::Map::new(),
@@ -62,15 +62,35 @@ pub fn filter_record(record: &[u8], mode: Mode, keep: bool) -> Option<String> {
             if let Ok(cim) = serde_json::to_value(&*ev) {
                 det.insert("cim".into(), cim);
             }
-            out.insert("schtasks_detect".into(), Value::Object(det));
-            Some(Value::Object(out).to_string())
+            let det = Value::Object(det);
+            Some(match own_key {
+                Some(Value::Object(mut o)) => {
+                    o.insert(KEY.into(), det);
+                    Value::Object(o).to_string()
+                }
+                _ => with_member(&original(), &det),
+            })
         }
-        Ok(Verdict::NoMatch | Verdict::Other) => keep.then(|| original.to_string()),
-        Err(e) => keep.then(|| match original {
-            Value::Object(_) => original.to_string(),
-            _ => serde_json::json!({"schtasks_detect": {"error": e}}).to_string(),
+        Ok(Verdict::NoMatch | Verdict::Other) => keep.then(original),
+        Err(e) => keep.then(|| {
+            if is_object {
+                original()
+            } else {
+                serde_json::json!({ KEY: {"error": e} }).to_string()
+            }
         }),
     }
+}
+
+/// The member a matching record gains.
+const KEY: &str = "schtasks_detect";
+
+/// Adds `"schtasks_detect": det` at the end of a JSON object's text.
+fn with_member(object: &str, det: &Value) -> String {
+    let t = object.trim_ascii();
+    let body = t.strip_suffix('}').unwrap_or(t).trim_ascii_end();
+    let sep = if body.ends_with('{') { "" } else { "," };
+    format!("{body}{sep}\"{KEY}\":{det}}}")
 }
 
 /// Writes the answer into the reused output buffer, NUL-terminated.
@@ -179,6 +199,19 @@ pub unsafe extern "C" fn free(ptr: *mut u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_member_is_added_to_any_object_text() {
+        let det = serde_json::json!({"a": 1});
+        for text in ["{}", " { } \n", "{\"x\":1}", "{\"x\": {\"y\": 2} }\n"] {
+            let out: Value = serde_json::from_str(&with_member(text, &det)).unwrap();
+            assert_eq!(out[KEY], det, "{text}");
+        }
+        let dup = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\Windows\\System32\\schtasks.exe","CommandLine":"schtasks /create /s H /tn x","schtasks_detect":"old"}"#;
+        let out: Value =
+            serde_json::from_str(&filter_record(dup, Mode::Parity, false).unwrap()).unwrap();
+        assert_eq!(out[KEY]["remote_target"], "H");
+    }
 
     #[test]
     fn drops_keeps_and_annotates() {

@@ -38,13 +38,70 @@ enum Mode {
     Pretty,
 }
 
+/// A record's bytes, up to `MAX_RECORD_BYTES`; past that only the fact
+/// that it outgrew the limit is kept.
+#[derive(Default)]
+struct Bounded {
+    bytes: Vec<u8>,
+    oversized: bool,
+}
+
+impl Bounded {
+    fn extend(&mut self, more: &[u8]) {
+        if self.oversized {
+            return;
+        }
+        if self.bytes.len() + more.len() > MAX_RECORD_BYTES {
+            self.oversized = true;
+            self.bytes = Vec::new();
+        } else {
+            self.bytes.extend_from_slice(more);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty() && !self.oversized
+    }
+
+    /// Empties it for the next record; a buffer grown large is let go.
+    fn reset(&mut self) {
+        self.oversized = false;
+        self.bytes.clear();
+        if self.bytes.capacity() > (1 << 20) {
+            self.bytes.shrink_to(64 << 10);
+        }
+    }
+}
+
+fn too_large() -> String {
+    format!(
+        "record larger than the {} MiB limit, skipped",
+        MAX_RECORD_BYTES >> 20
+    )
+}
+
+/// Parses one object's text into a record, or reports why it cannot.
+fn emit(text: &[u8], loc: Location, sink: &mut dyn Sink) {
+    match serde_json::from_slice::<Entries>(text) {
+        Ok(entries) => match record_from_entries(entries.0, loc.clone()) {
+            Ok(r) => sink.record(r),
+            Err(e) => sink.error(loc, e),
+        },
+        Err(e) if e.is_eof() => sink.error(
+            loc,
+            "truncated JSON object: the line ends before the object closes".into(),
+        ),
+        Err(e) => sink.error(loc, format!("invalid JSON: {e}")),
+    }
+}
+
 #[derive(Default)]
 pub struct JsonReader {
-    buf: Vec<u8>,
+    /// The object being read by the structural scanner.
+    buf: Bounded,
     depth: u32,
     in_str: bool,
     esc: bool,
-    oversized: bool,
     line: u64,
     column: u64,
     offset: u64,
@@ -53,10 +110,9 @@ pub struct JsonReader {
     mode: Mode,
     /// Stray text outside objects: its line, reported once per line.
     garbage_line: Option<u64>,
-    /// Lines mode: the start of a line not yet ended, its offset, and whether it outgrew the limit.
-    line_buf: Vec<u8>,
+    /// Lines mode: the start of a line not yet ended, and its offset.
+    line_buf: Bounded,
     line_offset: u64,
-    line_oversized: bool,
 }
 
 impl JsonReader {
@@ -68,9 +124,8 @@ impl JsonReader {
         self.depth = 1;
         self.in_str = false;
         self.esc = false;
-        self.oversized = false;
-        self.buf.clear();
-        self.buf.push(b'{');
+        self.buf.reset();
+        self.buf.extend(b"{");
         self.start = Location {
             line: Some(self.line + 1),
             offset: Some(self.offset),
@@ -82,8 +137,7 @@ impl JsonReader {
     fn abandon(&mut self, sink: &mut dyn Sink, why: &str) {
         sink.error(self.loc(), why.to_string());
         self.depth = 0;
-        self.buf.clear();
-        self.buf.shrink_to(64 << 10);
+        self.buf.reset();
     }
 
     fn complete(&mut self, sink: &mut dyn Sink) {
@@ -95,59 +149,27 @@ impl JsonReader {
                 Mode::Pretty
             };
         }
-        if self.oversized {
-            let why = format!(
-                "record larger than the {} MiB limit, skipped",
-                MAX_RECORD_BYTES >> 20
-            );
-            self.abandon(sink, &why);
+        if self.buf.oversized {
+            self.abandon(sink, &too_large());
             return;
         }
-        let loc = self.loc();
-        match serde_json::from_slice::<Entries>(&self.buf) {
-            Ok(entries) => match record_from_entries(entries.0, loc.clone()) {
-                Ok(r) => sink.record(r),
-                Err(e) => sink.error(loc, e),
-            },
-            Err(e) => sink.error(loc, format!("invalid JSON: {e}")),
-        }
-        self.buf.clear();
-        if self.buf.capacity() > (1 << 20) {
-            self.buf.shrink_to(64 << 10);
-        }
+        emit(&self.buf.bytes, self.loc(), sink);
+        self.buf.reset();
     }
 
     fn push(&mut self, b: u8) {
-        self.extend(&[b]);
+        self.buf.extend(&[b]);
     }
 
-    fn extend(&mut self, bytes: &[u8]) {
-        if self.oversized {
-            return;
-        }
-        if self.buf.len() + bytes.len() > MAX_RECORD_BYTES {
-            self.oversized = true;
-            self.buf = Vec::new();
-        } else {
-            self.buf.extend_from_slice(bytes);
-        }
-    }
-}
-
-impl JsonReader {
     /// Lines mode: one whole line is one record, parsed where it lies.
-    fn line_record(&mut self, line: &[u8], sink: &mut dyn Sink) {
+    fn line_record(&mut self, line: &[u8], oversized: bool, sink: &mut dyn Sink) {
         let loc = Location {
             line: Some(self.line + 1),
             offset: Some(self.line_offset),
             ..Default::default()
         };
-        if std::mem::take(&mut self.line_oversized) {
-            let why = format!(
-                "record larger than the {} MiB limit, skipped",
-                MAX_RECORD_BYTES >> 20
-            );
-            sink.error(loc, why);
+        if oversized || line.len() > MAX_RECORD_BYTES {
+            sink.error(loc, too_large());
             return;
         }
         let mut t = line.trim_ascii();
@@ -165,36 +187,25 @@ impl JsonReader {
             );
             return;
         }
-        match serde_json::from_slice::<Entries>(t) {
-            Ok(entries) => match record_from_entries(entries.0, loc.clone()) {
-                Ok(r) => sink.record(r),
-                Err(e) => sink.error(loc, e),
-            },
-            Err(e) if e.is_eof() => sink.error(
-                loc,
-                "truncated JSON object: the line ends before the object closes".into(),
-            ),
-            Err(e) => sink.error(loc, format!("invalid JSON: {e}")),
-        }
+        emit(t, loc, sink);
     }
 
     /// Lines mode: consumes up to the end of the current line; returns the bytes used.
     fn feed_line(&mut self, data: &[u8], sink: &mut dyn Sink) -> usize {
-        if self.line_buf.is_empty() && !self.line_oversized {
+        if self.line_buf.is_empty() {
             self.line_offset = self.offset;
         }
         match memchr::memchr(b'\n', data) {
             Some(n) => {
                 if self.line_buf.is_empty() {
-                    self.line_record(&data[..n], sink);
+                    // The whole line lies in this piece: parse it where it is.
+                    self.line_record(&data[..n], false, sink);
                 } else {
-                    self.append_line(&data[..n]);
+                    self.line_buf.extend(&data[..n]);
                     let line = std::mem::take(&mut self.line_buf);
-                    self.line_record(&line, sink);
-                    if line.capacity() <= (1 << 20) {
-                        self.line_buf = line;
-                        self.line_buf.clear();
-                    }
+                    self.line_record(&line.bytes, line.oversized, sink);
+                    self.line_buf = line;
+                    self.line_buf.reset();
                 }
                 self.offset += n as u64 + 1;
                 self.line += 1;
@@ -202,20 +213,11 @@ impl JsonReader {
                 n + 1
             }
             None => {
-                self.append_line(data);
+                self.line_buf.extend(data);
                 self.offset += data.len() as u64;
                 self.column += data.len() as u64;
                 data.len()
             }
-        }
-    }
-
-    fn append_line(&mut self, bytes: &[u8]) {
-        if self.line_oversized || self.line_buf.len() + bytes.len() > MAX_RECORD_BYTES {
-            self.line_oversized = true;
-            self.line_buf = Vec::new();
-        } else {
-            self.line_buf.extend_from_slice(bytes);
         }
     }
 }
@@ -233,7 +235,7 @@ impl RecordReader for JsonReader {
                 let rest = &data[i..];
                 let n = memchr::memchr3(b'"', b'\\', b'\n', rest).unwrap_or(rest.len());
                 if n > 0 {
-                    self.extend(&rest[..n]);
+                    self.buf.extend(&rest[..n]);
                     self.offset += n as u64;
                     self.column += n as u64;
                     i += n;
@@ -300,12 +302,6 @@ impl RecordReader for JsonReader {
                             self.complete(sink);
                         }
                     }
-                    b'\n' if self.mode == Mode::Lines => {
-                        self.abandon(
-                            sink,
-                            "truncated JSON object: the line ends before the object closes",
-                        );
-                    }
                     _ => self.push(b),
                 }
             }
@@ -320,9 +316,9 @@ impl RecordReader for JsonReader {
     }
 
     fn finish(&mut self, sink: &mut dyn Sink) {
-        if self.mode == Mode::Lines && (!self.line_buf.is_empty() || self.line_oversized) {
+        if self.mode == Mode::Lines && !self.line_buf.is_empty() {
             let line = std::mem::take(&mut self.line_buf);
-            self.line_record(&line, sink);
+            self.line_record(&line.bytes, line.oversized, sink);
         }
         if self.depth > 0 {
             self.abandon(sink, "truncated JSON object at the end of the input");

@@ -158,7 +158,7 @@ impl ContainerReader {
                 buf.extend_from_slice(data);
                 if buf.len() >= 8 {
                     let buf = std::mem::take(buf);
-                    self.start(buf, sink, false);
+                    self.start(buf, sink);
                 }
             }
             _ => self.pass(data, sink),
@@ -177,7 +177,7 @@ impl ContainerReader {
                 self.state = State::Failed;
                 return;
             }
-            self.start(buf, sink, true);
+            self.start(buf, sink);
         }
         match &mut self.state {
             State::Gzip(g) => g.finish(sink),
@@ -200,7 +200,7 @@ impl ContainerReader {
     }
 
     /// Picks the layer for the first bytes of the input.
-    fn start(&mut self, buf: Vec<u8>, sink: &mut dyn Sink, at_end: bool) {
+    fn start(&mut self, buf: Vec<u8>, sink: &mut dyn Sink) {
         if buf.starts_with(gzip::MAGIC) {
             self.info.compressed = true;
             self.state = State::Gzip(Box::default());
@@ -220,7 +220,6 @@ impl ContainerReader {
         self.info.encoding = Some(encoding);
         self.state = State::Text(Box::new(decoder), Vec::new(), None);
         self.pass(&buf, sink);
-        let _ = at_end;
     }
 
     /// Picks the text format once enough decoded text is there.
