@@ -54,6 +54,9 @@ impl Annotator {
     /// Judges one event (any JSON shape of spec §3).
     pub fn judge(&self, event: Value) -> Result<Verdict, String> {
         let raw = crate::input::json::record_from_value(event, Location::default())?;
+        if let Some(why) = raw.overflowed() {
+            return Err(why);
+        }
         let Some(ev) = source::normalize(&raw) else {
             return Ok(Verdict::Other);
         };

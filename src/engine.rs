@@ -107,6 +107,9 @@ impl Core {
 
 impl Sink for Core {
     fn record(&mut self, r: RawRecord) {
+        if let Some(why) = r.overflowed() {
+            return self.error(r.location, why);
+        }
         {
             let f = self.file();
             f.records += 1;

@@ -22,16 +22,28 @@ pub struct Location {
     pub offset: Option<u64>,
 }
 
+/// The most fields one record keeps. Real Windows events carry a few dozen;
+/// beyond this a record is refused (see [`RawRecord::overflowed`]), so that a
+/// small input of empty elements cannot become millions of fields.
+pub const MAX_FIELDS: usize = 4096;
+
+type FieldMap = indexmap::IndexMap<String, String, foldhash::fast::RandomState>;
+
 #[derive(Debug, Clone, Default)]
 pub struct RawRecord {
-    fields: Vec<(String, String)>,
+    /// Fields in the order read; hashed, so that adding a field costs the
+    /// same whatever the record's size (a linear check made it quadratic).
+    fields: FieldMap,
+    /// Fields offered beyond `MAX_FIELDS` and not kept.
+    overflow: usize,
     pub location: Location,
 }
 
 impl RawRecord {
     pub fn new(location: Location) -> Self {
         RawRecord {
-            fields: Vec::with_capacity(32),
+            fields: FieldMap::with_capacity_and_hasher(32, Default::default()),
+            overflow: 0,
             location,
         }
     }
@@ -39,16 +51,29 @@ impl RawRecord {
     /// Adds a field; the first value given for a name wins.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
-        if self.get(&name).is_none() {
-            self.fields.push((name, value.into()));
+        if self.fields.contains_key(&name) {
+            return;
         }
+        if self.fields.len() >= MAX_FIELDS {
+            self.overflow += 1;
+            return;
+        }
+        self.fields.insert(name, value.into());
+    }
+
+    /// Why the record cannot be used whole, if it cannot: more than
+    /// `MAX_FIELDS` fields were offered.
+    pub fn overflowed(&self) -> Option<String> {
+        (self.overflow > 0).then(|| {
+            format!(
+                "event has {} fields, more than the {MAX_FIELDS} a record may hold: skipped",
+                MAX_FIELDS + self.overflow
+            )
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.fields.get(name).map(String::as_str)
     }
 
     /// The first present, non-empty value among `names`.

@@ -28,16 +28,6 @@ pub fn reader() -> Box<dyn RecordReader> {
     Box::new(JsonReader::default())
 }
 
-#[derive(Default, PartialEq, Clone, Copy)]
-enum Mode {
-    #[default]
-    Unknown,
-    /// Each object sits on one line: a line that ends inside an object is truncated.
-    Lines,
-    /// Objects span lines (pretty-printed).
-    Pretty,
-}
-
 /// A record's bytes, up to `MAX_RECORD_BYTES`; past that only the fact
 /// that it outgrew the limit is kept.
 #[derive(Default)]
@@ -57,10 +47,6 @@ impl Bounded {
         } else {
             self.bytes.extend_from_slice(more);
         }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.bytes.is_empty() && !self.oversized
     }
 
     /// Empties it for the next record; a buffer grown large is let go.
@@ -83,10 +69,7 @@ fn too_large() -> String {
 /// Parses one object's text into a record, or reports why it cannot.
 fn emit(text: &[u8], loc: Location, sink: &mut dyn Sink) {
     match serde_json::from_slice::<Entries>(text) {
-        Ok(entries) => match record_from_entries(entries.0, loc.clone()) {
-            Ok(r) => sink.record(r),
-            Err(e) => sink.error(loc, e),
-        },
+        Ok(entries) => emit_entries(entries, loc, sink),
         Err(e) if e.is_eof() => sink.error(
             loc,
             "truncated JSON object: the line ends before the object closes".into(),
@@ -95,31 +78,49 @@ fn emit(text: &[u8], loc: Location, sink: &mut dyn Sink) {
     }
 }
 
+fn emit_entries(entries: Entries, loc: Location, sink: &mut dyn Sink) {
+    match record_from_entries(entries.0, loc.clone()) {
+        Ok(r) => sink.record(r),
+        Err(e) => sink.error(loc, e),
+    }
+}
+
+/// Bytes that may sit between top-level objects: whitespace, and the
+/// brackets and commas of an array (`[{...},{...}]`, one line or many).
+fn is_separator(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'[' | b']' | b',')
+}
+
+/// Reads top-level JSON objects in any layout: one per line, several on one
+/// line (`jq -c -s`, `JSON.stringify`, `ConvertTo-Json -Compress`, `{..}{..}`),
+/// inside an array, or pretty-printed over many lines.
+///
+/// Two paths give the same records. The structural scanner is the reference:
+/// it tracks strings and nesting byte by byte and copies one object at a time
+/// into a bounded buffer. The fast path serves the common case, a whole line
+/// in the current piece starting at top level: it parses the line's objects
+/// in place, and hands the scanner whatever it cannot parse whole (an object
+/// continued on the next line, invalid JSON, stray text) from that point on.
 #[derive(Default)]
 pub struct JsonReader {
     /// The object being read by the structural scanner.
     buf: Bounded,
+    /// Nesting depth of the scanner's object; 0 at top level.
     depth: u32,
+    /// The scanner is inside a string, just after a backslash in one.
     in_str: bool,
     esc: bool,
+    /// 0-based line, column and byte offset of the next byte.
     line: u64,
     column: u64,
     offset: u64,
+    /// Where the scanner's object began.
     start: Location,
-    start_line: u64,
-    mode: Mode,
     /// Stray text outside objects: its line, reported once per line.
     garbage_line: Option<u64>,
-    /// Lines mode: the start of a line not yet ended, and its offset.
-    line_buf: Bounded,
-    line_offset: u64,
 }
 
 impl JsonReader {
-    fn loc(&self) -> Location {
-        self.start.clone()
-    }
-
     fn begin(&mut self) {
         self.depth = 1;
         self.in_str = false;
@@ -131,29 +132,21 @@ impl JsonReader {
             offset: Some(self.offset),
             ..Default::default()
         };
-        self.start_line = self.line;
     }
 
     fn abandon(&mut self, sink: &mut dyn Sink, why: &str) {
-        sink.error(self.loc(), why.to_string());
+        sink.error(self.start.clone(), why.to_string());
         self.depth = 0;
         self.buf.reset();
     }
 
     fn complete(&mut self, sink: &mut dyn Sink) {
         self.depth = 0;
-        if self.mode == Mode::Unknown {
-            self.mode = if self.start_line == self.line {
-                Mode::Lines
-            } else {
-                Mode::Pretty
-            };
-        }
         if self.buf.oversized {
             self.abandon(sink, &too_large());
             return;
         }
-        emit(&self.buf.bytes, self.loc(), sink);
+        emit(&self.buf.bytes, self.start.clone(), sink);
         self.buf.reset();
     }
 
@@ -161,74 +154,44 @@ impl JsonReader {
         self.buf.extend(&[b]);
     }
 
-    /// Lines mode: one whole line is one record, parsed where it lies.
-    fn line_record(&mut self, line: &[u8], oversized: bool, sink: &mut dyn Sink) {
-        let loc = Location {
-            line: Some(self.line + 1),
-            offset: Some(self.line_offset),
-            ..Default::default()
-        };
-        if oversized || line.len() > MAX_RECORD_BYTES {
-            sink.error(loc, too_large());
-            return;
+    /// The fast path over one whole line (without its newline), at top level:
+    /// emits every object it can parse in place and returns the bytes used.
+    /// Less than the line's length leaves the rest to the scanner.
+    fn fast_line(&mut self, line: &[u8], sink: &mut dyn Sink) -> usize {
+        // Larger lines go through the scanner, which bounds each object.
+        if line.len() > MAX_RECORD_BYTES {
+            return 0;
         }
-        let mut t = line.trim_ascii();
-        // One object per line inside an array: `[{...},` ... `{...}]`.
-        t = t.strip_prefix(b"[").unwrap_or(t).trim_ascii_start();
-        t = t.strip_suffix(b",").unwrap_or(t).trim_ascii_end();
-        t = t.strip_suffix(b"]").unwrap_or(t).trim_ascii_end();
-        if t.is_empty() {
-            return;
+        let mut p = 0;
+        loop {
+            while p < line.len() && is_separator(line[p]) {
+                p += 1;
+            }
+            if p == line.len() || line[p] != b'{' {
+                return p;
+            }
+            let mut values =
+                serde_json::Deserializer::from_slice(&line[p..]).into_iter::<Entries>();
+            let Some(Ok(entries)) = values.next() else {
+                return p;
+            };
+            let loc = Location {
+                line: Some(self.line + 1),
+                offset: Some(self.offset + p as u64),
+                ..Default::default()
+            };
+            emit_entries(entries, loc, sink);
+            p += values.byte_offset();
         }
-        if t[0] != b'{' {
-            sink.error(
-                loc,
-                "text outside any JSON object, skipped to the end of the line".into(),
-            );
-            return;
-        }
-        emit(t, loc, sink);
     }
 
-    /// Lines mode: consumes up to the end of the current line; returns the bytes used.
-    fn feed_line(&mut self, data: &[u8], sink: &mut dyn Sink) -> usize {
-        if self.line_buf.is_empty() {
-            self.line_offset = self.offset;
-        }
-        match memchr::memchr(b'\n', data) {
-            Some(n) => {
-                if self.line_buf.is_empty() {
-                    // The whole line lies in this piece: parse it where it is.
-                    self.line_record(&data[..n], false, sink);
-                } else {
-                    self.line_buf.extend(&data[..n]);
-                    let line = std::mem::take(&mut self.line_buf);
-                    self.line_record(&line.bytes, line.oversized, sink);
-                    self.line_buf = line;
-                    self.line_buf.reset();
-                }
-                self.offset += n as u64 + 1;
-                self.line += 1;
-                self.column = 0;
-                n + 1
-            }
-            None => {
-                self.line_buf.extend(data);
-                self.offset += data.len() as u64;
-                self.column += data.len() as u64;
-                data.len()
-            }
-        }
-    }
-}
-
-impl RecordReader for JsonReader {
-    fn feed(&mut self, data: &[u8], sink: &mut dyn Sink) {
-        let mut i = 0;
+    /// The structural scanner over `data` from `i` to the end of the piece
+    /// or, at top level at a line start, back to the fast path.
+    fn scan(&mut self, data: &[u8], mut i: usize, sink: &mut dyn Sink) -> usize {
+        let from = i;
         while i < data.len() {
-            if self.mode == Mode::Lines && self.depth == 0 {
-                i += self.feed_line(&data[i..], sink);
-                continue;
+            if self.depth == 0 && self.column == 0 && i > from {
+                return i;
             }
             // Inside a string, copy up to the next quote, backslash or newline at once.
             if self.depth > 0 && self.in_str && !self.esc {
@@ -248,7 +211,7 @@ impl RecordReader for JsonReader {
                 match b {
                     b'{' => self.begin(),
                     b'\n' => self.garbage_line = None,
-                    b'[' | b']' | b',' | b' ' | b'\t' | b'\r' => {}
+                    b if is_separator(b) => {}
                     _ => {
                         if self.garbage_line != Some(self.line) {
                             self.garbage_line = Some(self.line);
@@ -313,13 +276,35 @@ impl RecordReader for JsonReader {
                 self.column += 1;
             }
         }
+        i
+    }
+}
+
+impl RecordReader for JsonReader {
+    fn feed(&mut self, data: &[u8], sink: &mut dyn Sink) {
+        let mut i = 0;
+        while i < data.len() {
+            if self.depth == 0
+                && self.column == 0
+                && let Some(n) = memchr::memchr(b'\n', &data[i..])
+            {
+                let used = self.fast_line(&data[i..i + n], sink);
+                if used == n {
+                    self.offset += n as u64 + 1;
+                    self.line += 1;
+                    self.garbage_line = None;
+                    i += n + 1;
+                    continue;
+                }
+                self.offset += used as u64;
+                self.column += used as u64;
+                i += used;
+            }
+            i = self.scan(data, i, sink);
+        }
     }
 
     fn finish(&mut self, sink: &mut dyn Sink) {
-        if self.mode == Mode::Lines && !self.line_buf.is_empty() {
-            let line = std::mem::take(&mut self.line_buf);
-            self.line_record(&line.bytes, line.oversized, sink);
-        }
         if self.depth > 0 {
             self.abandon(sink, "truncated JSON object at the end of the input");
         }
@@ -601,6 +586,51 @@ mod tests {
         assert_eq!(c.errors.len(), 1);
         assert_eq!(c.errors[0].0.line, Some(3));
         assert_eq!(c.records[1].location.line, Some(4));
+    }
+
+    #[test]
+    fn several_objects_on_one_line_whatever_the_layout() {
+        let objs: Vec<String> = (0..5)
+            .map(|i| format!("{{\"a\":{i},\"s\":\"}}{{[\"}}"))
+            .collect();
+        for text in [
+            format!("[{}]", objs.join(",")),
+            format!("[{}]\n", objs.join(", ")),
+            objs.join(""),
+            format!("{}\n{}", objs[..2].join(""), objs[2..].join(" ")),
+        ] {
+            for piece in [1, 7, 64, 1 << 20] {
+                let mut r = JsonReader::default();
+                let mut c = C::default();
+                for p in text.as_bytes().chunks(piece) {
+                    r.feed(p, &mut c);
+                }
+                r.finish(&mut c);
+                assert_eq!(
+                    (c.records.len(), c.errors.len()),
+                    (5, 0),
+                    "{text} / {piece}"
+                );
+                let got: Vec<_> = c
+                    .records
+                    .iter()
+                    .map(|r| r.get("a").unwrap().to_string())
+                    .collect();
+                assert_eq!(got, ["0", "1", "2", "3", "4"]);
+                assert_eq!(
+                    c.records[1].location.offset,
+                    Some(text.find("{\"a\":1").unwrap() as u64)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_object_mid_line_costs_only_itself() {
+        let c = run("{\"a\":1}{\"a\": tru}{\"a\":3}\n{\"a\":4}\n");
+        assert_eq!(c.records.len(), 3, "{:?}", c.errors);
+        assert_eq!(c.errors.len(), 1);
+        assert_eq!(c.errors[0].0.offset, Some(7));
     }
 
     #[test]

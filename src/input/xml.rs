@@ -20,61 +20,140 @@ pub fn reader() -> Box<dyn RecordReader> {
 }
 
 const OPEN: &[u8] = b"<Event";
-const CLOSE: &[u8] = b"</Event>";
+const CLOSE: &[u8] = b"</Event";
 
+/// Where the framer is in the document.
+#[derive(Default, Clone, Copy, PartialEq)]
+enum Context {
+    /// Between events: wrapper tags (`<Events>`), declarations, comments.
+    #[default]
+    Top,
+    /// Inside an `<Event>` that began at `start` in `buf`.
+    Event { start: usize },
+    /// Past the size limit: skipping to this event's `</Event>`.
+    Oversized,
+}
+
+/// Counts lines as the framer moves forward, each byte once.
+#[derive(Default)]
+struct Lines {
+    /// Bytes of `buf` already counted.
+    counted: usize,
+    /// 0-based line of `buf[counted]`.
+    line: u64,
+}
+
+/// Cuts `<Event>` elements out of a stream of Windows event XML.
+///
+/// A small lexer, not a tag search: comments, CDATA sections, processing
+/// instructions and declarations are skipped as such, so an `<Event>` inside
+/// them is not read (at top level) and a `</Event>` inside them does not end
+/// an event. Text outside any event is reported (once per stretch), wrapper
+/// elements such as `<Events>` are not. Every byte is examined a bounded
+/// number of times, and the buffer holds at most the event being read.
 #[derive(Default)]
 pub struct XmlReader {
     buf: Vec<u8>,
-    /// Offset and line (0-based) of `buf[0]` in the input.
+    /// Offset of `buf[0]` in the input.
     base_offset: u64,
-    base_line: u64,
-    /// Start of the event being read, in `buf`.
-    open: Option<usize>,
-    /// Where to resume searching, in `buf`.
-    scan: usize,
-    /// Skipping the rest of an event too large to keep.
-    skipping: bool,
-}
-
-/// Finds `<Event` followed by a tag boundary (not `<EventData`, `<Events>`).
-fn find_open(buf: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(p) = find(&buf[i..], OPEN) {
-        let at = i + p;
-        match buf.get(at + OPEN.len()) {
-            Some(b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/') => return Some(at),
-            Some(_) => i = at + 1,
-            None => return None,
-        }
-    }
-    None
+    lines: Lines,
+    /// The next byte of `buf` to examine.
+    pos: usize,
+    context: Context,
+    /// Where the current event began.
+    event_location: Location,
+    /// Inside a comment, CDATA section, processing instruction or
+    /// declaration: the bytes that end it.
+    skip_to: Option<&'static [u8]>,
+    /// Text outside events has been reported since the last event.
+    junk_reported: bool,
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
 
+/// What a `<` opens.
+enum Markup {
+    /// `<!--`, `<![CDATA[`, `<?`, `<!`: skipped up to the terminator, after `len` bytes.
+    Skip {
+        len: usize,
+        until: &'static [u8],
+        cdata: bool,
+    },
+    EventOpen,
+    EventClose,
+    /// Any other start or end tag.
+    Tag,
+    /// Too few bytes to tell.
+    Unknown,
+}
+
+fn classify(rest: &[u8], at_end: bool) -> Markup {
+    const KINDS: &[(&[u8], &[u8], bool)] = &[
+        (b"<!--", b"-->", false),
+        (b"<![CDATA[", b"]]>", true),
+        (b"<?", b"?>", false),
+    ];
+    for &(open, until, cdata) in KINDS {
+        if rest.starts_with(open) {
+            return Markup::Skip {
+                len: open.len(),
+                until,
+                cdata,
+            };
+        }
+        if !at_end && open.starts_with(rest) {
+            return Markup::Unknown;
+        }
+    }
+    let boundary = |name: &[u8], ends: &[u8]| -> Option<bool> {
+        if !rest.starts_with(name) {
+            return Some(false);
+        }
+        match rest.get(name.len()) {
+            Some(b) => Some(ends.contains(b)),
+            None if at_end => Some(false),
+            None => None,
+        }
+    };
+    match boundary(OPEN, b" \t\r\n>/") {
+        Some(true) => return Markup::EventOpen,
+        None => return Markup::Unknown,
+        Some(false) => {}
+    }
+    match boundary(CLOSE, b" \t\r\n>") {
+        Some(true) => return Markup::EventClose,
+        None => return Markup::Unknown,
+        Some(false) => {}
+    }
+    if !at_end && (OPEN.starts_with(rest) || CLOSE.starts_with(rest)) {
+        return Markup::Unknown;
+    }
+    if rest.starts_with(b"<!") {
+        return Markup::Skip {
+            len: 2,
+            until: b">",
+            cdata: false,
+        };
+    }
+    Markup::Tag
+}
+
 impl XmlReader {
-    fn location(&self, at: usize) -> Location {
-        let line = self.base_line + self.buf[..at].iter().filter(|&&b| b == b'\n').count() as u64;
+    fn location(&mut self, at: usize) -> Location {
+        let from = self.lines.counted.min(at);
+        self.lines.line += memchr::memchr_iter(b'\n', &self.buf[from..at]).count() as u64;
+        self.lines.counted = at;
         Location {
-            line: Some(line + 1),
+            line: Some(self.lines.line + 1),
             offset: Some(self.base_offset + at as u64),
             ..Default::default()
         }
     }
 
-    /// Drops `buf[..n]`, keeping offsets and lines right.
-    fn consume(&mut self, n: usize) {
-        self.base_line += self.buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        self.base_offset += n as u64;
-        self.buf.drain(..n);
-        self.open = self.open.map(|o| o - n);
-        self.scan = self.scan.saturating_sub(n);
-    }
-
     fn emit(&mut self, start: usize, end: usize, sink: &mut dyn Sink) {
-        let loc = self.location(start);
+        let loc = std::mem::take(&mut self.event_location);
         match std::str::from_utf8(&self.buf[start..end]) {
             Ok(text) => match parse_event(text, loc.clone()) {
                 Ok(r) => sink.record(r),
@@ -84,81 +163,161 @@ impl XmlReader {
         }
     }
 
-    fn run(&mut self, sink: &mut dyn Sink) {
+    fn begin_event(&mut self, at: usize) {
+        self.event_location = self.location(at);
+        self.context = Context::Event { start: at };
+        self.junk_reported = false;
+        self.pos = at + OPEN.len();
+    }
+
+    /// Reports text outside events, once per stretch between events.
+    fn junk(&mut self, from: usize, to: usize, sink: &mut dyn Sink) {
+        if self.junk_reported {
+            return;
+        }
+        if let Some(i) = self.buf[from..to]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+        {
+            let loc = self.location(from + i);
+            sink.error(
+                loc,
+                "text outside any <Event> element, skipped up to the next event".into(),
+            );
+            self.junk_reported = true;
+        }
+    }
+
+    fn run(&mut self, sink: &mut dyn Sink, at_end: bool) {
         loop {
-            if self.skipping {
-                match find(&self.buf[self.scan..], CLOSE) {
+            if let Some(until) = self.skip_to {
+                match find(&self.buf[self.pos..], until) {
                     Some(p) => {
-                        let end = self.scan + p + CLOSE.len();
-                        self.skipping = false;
-                        self.consume(end);
-                        continue;
+                        self.pos += p + until.len();
+                        self.skip_to = None;
                     }
                     None => {
-                        let keep = self.buf.len().saturating_sub(CLOSE.len());
-                        self.consume(keep);
-                        return;
+                        // Keep the bytes that could begin the terminator.
+                        self.pos = self.buf.len().saturating_sub(until.len() - 1).max(self.pos);
+                        if !self.over_limit(sink) {
+                            break;
+                        }
                     }
                 }
+                continue;
             }
-            match self.open {
-                None => match find_open(&self.buf, self.scan) {
-                    Some(at) => {
-                        self.consume(at);
-                        self.open = Some(0);
-                        self.scan = OPEN.len();
+            if self.context == Context::Oversized {
+                match find(&self.buf[self.pos..], b"</Event>") {
+                    Some(p) => {
+                        self.pos += p + 8;
+                        self.context = Context::Top;
                     }
                     None => {
-                        // Keep a tail that could hold the start of `<Event`.
-                        let keep = self.buf.len().saturating_sub(OPEN.len());
-                        self.consume(keep);
-                        return;
+                        self.pos = self.buf.len().saturating_sub(7).max(self.pos);
+                        break;
+                    }
+                }
+                continue;
+            }
+            let lt = memchr::memchr(b'<', &self.buf[self.pos..]).map(|p| self.pos + p);
+            let text_end = lt.unwrap_or(self.buf.len());
+            if self.context == Context::Top {
+                self.junk(self.pos, text_end, sink);
+            }
+            self.pos = text_end;
+            if self.over_limit(sink) {
+                continue;
+            }
+            if lt.is_none() {
+                break;
+            }
+            match classify(&self.buf[self.pos..], at_end) {
+                Markup::Unknown => break,
+                Markup::Skip { len, until, cdata } => {
+                    if cdata && self.context == Context::Top {
+                        self.junk(self.pos, self.pos + 1, sink);
+                    }
+                    self.pos += len;
+                    self.skip_to = Some(until);
+                }
+                Markup::EventOpen => {
+                    if self.context != Context::Top {
+                        sink.error(
+                            std::mem::take(&mut self.event_location),
+                            "truncated XML event: another <Event> starts before </Event>".into(),
+                        );
+                    }
+                    self.begin_event(self.pos);
+                }
+                Markup::EventClose => match self.context {
+                    Context::Event { start } => match memchr::memchr(b'>', &self.buf[self.pos..]) {
+                        Some(p) => {
+                            let end = self.pos + p + 1;
+                            self.emit(start, end, sink);
+                            self.context = Context::Top;
+                            self.pos = end;
+                        }
+                        None => break,
+                    },
+                    _ => {
+                        self.junk(self.pos, self.pos + 1, sink);
+                        self.pos += 1;
                     }
                 },
-                Some(start) => {
-                    let close = find(&self.buf[self.scan..], CLOSE).map(|p| self.scan + p);
-                    let next_open = find_open(&self.buf, self.scan);
-                    match (close, next_open) {
-                        (Some(c), n) if n.is_none_or(|n| n > c) => {
-                            let end = c + CLOSE.len();
-                            self.emit(start, end, sink);
-                            self.open = None;
-                            self.consume(end);
-                            self.scan = 0;
-                        }
-                        (_, Some(n)) if close.is_none_or(|c| n < c) => {
-                            sink.error(
-                                self.location(start),
-                                "truncated XML event: another <Event> starts before </Event>"
-                                    .into(),
-                            );
-                            self.open = None;
-                            self.consume(n);
-                            self.open = Some(0);
-                            self.scan = OPEN.len();
-                        }
-                        _ => {
-                            if self.buf.len() - start > MAX_RECORD_BYTES {
-                                sink.error(
-                                    self.location(start),
-                                    format!(
-                                        "XML event larger than the {} MiB limit, skipped",
-                                        MAX_RECORD_BYTES >> 20
-                                    ),
-                                );
-                                self.open = None;
-                                self.skipping = true;
-                                let keep = self.buf.len() - CLOSE.len();
-                                self.consume(keep);
-                                self.scan = 0;
-                                continue;
-                            }
-                            self.scan = self.buf.len().saturating_sub(CLOSE.len()).max(start + 1);
-                            return;
-                        }
+                Markup::Tag => {
+                    if self.context == Context::Top {
+                        // A wrapper element's tag (`<Events>`, `</Events>`).
+                        self.pos += 1;
+                        self.skip_to = Some(b">");
+                    } else {
+                        self.pos += 1;
                     }
                 }
             }
+        }
+        self.compact();
+    }
+
+    /// An event grown past the size limit is reported and skipped.
+    fn over_limit(&mut self, sink: &mut dyn Sink) -> bool {
+        let Context::Event { start } = self.context else {
+            return false;
+        };
+        if self.pos - start <= MAX_RECORD_BYTES {
+            return false;
+        }
+        sink.error(
+            self.event_location.clone(),
+            format!(
+                "XML event larger than the {} MiB limit, skipped",
+                MAX_RECORD_BYTES >> 20
+            ),
+        );
+        self.context = Context::Oversized;
+        self.skip_to = None;
+        true
+    }
+
+    /// Drops what is behind the framer, keeping offsets and lines right:
+    /// once per piece, so the cost is linear in the input.
+    fn compact(&mut self) {
+        let keep = match self.context {
+            Context::Event { start } => start,
+            _ => self.pos,
+        };
+        if keep == 0 {
+            return;
+        }
+        self.location(keep);
+        self.base_offset += keep as u64;
+        self.buf.drain(..keep);
+        self.lines.counted -= keep;
+        self.pos -= keep;
+        if let Context::Event { start } = &mut self.context {
+            *start -= keep;
+        }
+        if self.buf.capacity() > 2 * MAX_RECORD_BYTES && self.buf.len() < (1 << 20) {
+            self.buf.shrink_to(1 << 20);
         }
     }
 }
@@ -166,18 +325,19 @@ impl XmlReader {
 impl RecordReader for XmlReader {
     fn feed(&mut self, data: &[u8], sink: &mut dyn Sink) {
         self.buf.extend_from_slice(data);
-        self.run(sink);
+        self.run(sink, false);
     }
 
     fn finish(&mut self, sink: &mut dyn Sink) {
-        self.run(sink);
-        if let Some(start) = self.open.take() {
+        self.run(sink, true);
+        if let Context::Event { .. } = self.context {
             sink.error(
-                self.location(start),
+                std::mem::take(&mut self.event_location),
                 "truncated XML event at the end of the input".into(),
             );
         }
-        self.buf.clear();
+        self.context = Context::Top;
+        self.buf = Vec::new();
     }
 }
 
@@ -300,6 +460,56 @@ mod tests {
         assert_eq!(r.get("Empty"), Some(""));
         assert_eq!(r.get("Data3"), Some("x"));
         assert_eq!(r.location.record, Some(9));
+    }
+
+    fn read(text: &[u8], piece: usize) -> C {
+        let mut r = XmlReader::default();
+        let mut c = C::default();
+        for p in text.chunks(piece) {
+            r.feed(p, &mut c);
+        }
+        r.finish(&mut c);
+        c
+    }
+
+    #[test]
+    fn events_in_comments_and_cdata_are_not_events() {
+        let text = format!(
+            "<?xml version='1.0'?>\n<!-- {EV} -->\n<Events>\n<![CDATA[{EV}]]>\n{}\n</Events>",
+            EV.replace("</EventData>", "<!-- </Event> --></EventData>")
+        );
+        for piece in [1usize, 5, 4096] {
+            let c = read(text.as_bytes(), piece);
+            assert_eq!(c.records.len(), 1, "piece {piece}: {:?}", c.errors);
+            assert_eq!(c.records[0].get("CommandLine"), Some("a & b A"));
+            assert_eq!(c.records[0].location.line, Some(5));
+            // The CDATA section at top level is text outside any event.
+            assert_eq!(c.errors.len(), 1, "piece {piece}: {:?}", c.errors);
+            assert_eq!(c.errors[0].0.line, Some(4));
+        }
+    }
+
+    #[test]
+    fn junk_between_events_is_reported_once_per_stretch() {
+        let junk = "x".repeat(1 << 20);
+        let text = format!("{EV}\n{junk}\n{junk}\n{EV}\n  \n{EV}trailing");
+        for piece in [4096usize, 1 << 20] {
+            let c = read(text.as_bytes(), piece);
+            assert_eq!(c.records.len(), 3);
+            let lines: Vec<_> = c.errors.iter().map(|e| e.0.line).collect();
+            assert_eq!(lines, [Some(2), Some(6)], "piece {piece}");
+            assert_eq!(c.errors[0].0.offset, Some(EV.len() as u64 + 1));
+        }
+    }
+
+    #[test]
+    fn framing_is_linear_in_the_input() {
+        // 200,000 small events in one piece: draining the buffer's front per
+        // event made this quadratic (minutes); counted lines likewise.
+        let text = format!("{EV}\n").repeat(200_000);
+        let c = read(text.as_bytes(), text.len());
+        assert_eq!(c.records.len(), 200_000);
+        assert_eq!(c.records[199_999].location.line, Some(200_000));
     }
 
     #[test]
