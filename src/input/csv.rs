@@ -1,13 +1,11 @@
 //! CSV with a header row (RFC 4180 quoting, by csv-core): columns named like
-//! event fields, or one raw-event column (`_raw`, `Raw`, `EventXML`, ...)
-//! holding the event's XML.
+//! event fields, or a column holding each event's XML, whatever it is called
+//! (`_raw`, `RawLog`, `Original Event Log`, ...), found by its content. When a
+//! row has both, the raw event wins: it is the event as Windows wrote it.
 
 use super::{MAX_RECORD_BYTES, RecordReader, Sink, Sniff};
 use crate::record::{Location, RawRecord};
 use csv_core::{ReadRecordResult, Reader};
-
-/// Column names that hold a whole event as XML.
-const RAW_COLUMNS: &[&str] = &["_raw", "raw", "rawxml", "eventxml", "xml", "event"];
 
 pub fn sniff(text: &[u8]) -> Sniff {
     let Some(end) = text.iter().position(|&b| b == b'\n') else {
@@ -17,8 +15,20 @@ pub fn sniff(text: &[u8]) -> Sniff {
     let printable = header
         .iter()
         .all(|&b| b >= 0x20 || b == b'\t' || b == b'\r');
-    if printable && header.contains(&b',') {
+    if !printable || header.trim_ascii().is_empty() {
+        return Sniff::No;
+    }
+    if header.contains(&b',') {
+        return Sniff::Yes;
+    }
+    // One column: a CSV only when its first value is a raw event.
+    let first = text[end + 1..].trim_ascii_start();
+    let first = first.strip_prefix(b"\"").unwrap_or(first);
+    let opens = [&b"<?xml"[..], b"<Event"];
+    if opens.iter().any(|o| first.starts_with(o)) {
         Sniff::Yes
+    } else if opens.iter().any(|o| o.starts_with(first)) {
+        Sniff::Maybe
     } else {
         Sniff::No
     }
@@ -35,7 +45,8 @@ pub struct CsvReader {
     ends: Vec<usize>,
     ends_len: usize,
     header: Option<Vec<String>>,
-    raw_column: Option<usize>,
+    /// Columns whose name allows a raw event (not a command line's).
+    may_carry: Vec<bool>,
     line: u64,
     record_line: u64,
     offset: u64,
@@ -52,7 +63,7 @@ impl CsvReader {
             ends: vec![0; 256],
             ends_len: 0,
             header: None,
-            raw_column: None,
+            may_carry: Vec::new(),
             line: 1,
             record_line: 1,
             offset: 0,
@@ -98,10 +109,12 @@ impl CsvReader {
             return;
         }
         let Some(header) = &self.header else {
-            self.raw_column = fields
+            let names: Vec<String> = fields.into_iter().map(|h| h.trim().to_string()).collect();
+            self.may_carry = names
                 .iter()
-                .position(|h| RAW_COLUMNS.contains(&h.trim().to_ascii_lowercase().as_str()));
-            self.header = Some(fields.into_iter().map(|h| h.trim().to_string()).collect());
+                .map(|n| crate::source::may_carry_raw_event(n))
+                .collect();
+            self.header = Some(names);
             return;
         };
         if fields.len() != header.len() {
@@ -115,10 +128,12 @@ impl CsvReader {
             );
             return;
         }
-        if let Some(i) = self.raw_column
-            && fields[i].trim_start().starts_with("<Event")
-        {
-            match super::xml::parse_event(&fields[i], loc.clone()) {
+        let raw = fields
+            .iter()
+            .zip(&self.may_carry)
+            .find_map(|(f, &may)| may.then(|| super::xml::raw_event(f)).flatten());
+        if let Some(raw) = raw {
+            match super::xml::parse_event(raw, loc.clone()) {
                 Ok(r) => sink.record(r),
                 Err(e) => sink.error(loc, e),
             }

@@ -3,10 +3,16 @@
 //! arrive, so a file of any size needs one chunk of memory, and a damaged
 //! chunk costs only the records it held (each loss reported with its chunk
 //! and offset).
+//!
+//! Checksums are verified: the file header's, and each chunk's header and
+//! records CRC32s. A chunk failing either is still walked, but each of its
+//! records becomes an error entry (with chunk and record id) instead of an
+//! event: a flipped byte inside a record cannot be placed, so no record of
+//! that chunk is trusted to say what happened.
 
 use super::{RecordReader, Sink, Sniff};
 use crate::record::{Location, RawRecord};
-use evtx::{EvtxChunkData, ParserSettings};
+use evtx::{EvtxChunkData, EvtxFileHeader, ParserSettings};
 use std::sync::Arc;
 
 const MAGIC: &[u8] = b"ElfFile\0";
@@ -63,6 +69,26 @@ impl EvtxReader {
         }
     }
 
+    /// The file header: a checksum mismatch is reported, and reading goes on
+    /// (chunks sit at fixed offsets and carry checksums of their own).
+    fn check_header(&mut self, header: &[u8], sink: &mut dyn Sink) {
+        let at = Location {
+            offset: Some(0),
+            ..Default::default()
+        };
+        match EvtxFileHeader::from_bytes(header) {
+            Ok(h) if !h.validate_checksum() => sink.error(
+                at,
+                format!(
+                    "EVTX file header checksum mismatch (stored {:08x}, computed {:08x}): the header was altered; chunks are read on their own checksums",
+                    h.checksum, h.computed_checksum
+                ),
+            ),
+            Ok(_) => {}
+            Err(e) => sink.error(at, format!("EVTX file header unreadable: {e}")),
+        }
+    }
+
     fn read_chunk(&mut self, data: Vec<u8>, sink: &mut dyn Sink) {
         // Unused chunks are zero-filled.
         if data.iter().all(|&b| b == 0) {
@@ -79,6 +105,13 @@ impl EvtxReader {
         let mut chunk_data = match EvtxChunkData::new(data, false) {
             Ok(c) => c,
             Err(e) => return lost(sink, &e),
+        };
+        let untrusted = if !chunk_data.validate_header_checksum() {
+            Some("header")
+        } else if !chunk_data.validate_data_checksum() {
+            Some("records")
+        } else {
+            None
         };
         let mut chunk = match chunk_data.parse(self.settings.clone()) {
             Ok(c) => c,
@@ -97,6 +130,15 @@ impl EvtxReader {
                 record: Some(id),
                 ..loc.clone()
             };
+            if let Some(part) = untrusted {
+                sink.error(
+                    rloc,
+                    format!(
+                        "EVTX record {id} not used: chunk {number} fails its {part} checksum, so its content may have been altered"
+                    ),
+                );
+                continue;
+            }
             match rec.into_json_bytes() {
                 Ok(ser) => match serde_json::from_slice::<serde_json::Value>(&ser.data) {
                     Ok(serde_json::Value::Object(obj)) => {
@@ -123,21 +165,37 @@ impl EvtxReader {
 }
 
 impl RecordReader for EvtxReader {
-    fn feed(&mut self, data: &[u8], sink: &mut dyn Sink) {
-        self.buf.extend_from_slice(data);
+    /// Buffers at most one chunk: whole chunks are cut from `data` where it
+    /// lies, so the cost is linear whatever the piece size.
+    fn feed(&mut self, mut data: &[u8], sink: &mut dyn Sink) {
         if !self.header_done {
+            let take = (HEADER_SIZE - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
             if self.buf.len() < HEADER_SIZE {
                 return;
             }
-            self.buf.drain(..HEADER_SIZE);
+            let header = std::mem::take(&mut self.buf);
+            self.check_header(&header, sink);
             self.header_done = true;
         }
-        while self.buf.len() >= CHUNK_SIZE {
-            let rest = self.buf.split_off(CHUNK_SIZE);
-            let chunk = std::mem::replace(&mut self.buf, rest);
+        if !self.buf.is_empty() {
+            let take = (CHUNK_SIZE - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() < CHUNK_SIZE {
+                return;
+            }
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE));
             self.read_chunk(chunk, sink);
             self.chunk += 1;
         }
+        while data.len() >= CHUNK_SIZE {
+            self.read_chunk(data[..CHUNK_SIZE].to_vec(), sink);
+            self.chunk += 1;
+            data = &data[CHUNK_SIZE..];
+        }
+        self.buf.extend_from_slice(data);
     }
 
     fn finish(&mut self, sink: &mut dyn Sink) {

@@ -370,17 +370,16 @@ fn record_from_entries(
     entries: Vec<(String, Value)>,
     location: Location,
 ) -> Result<RawRecord, String> {
+    // A raw event carried in a string, whatever the member's name (`_raw`,
+    // `RawLog`, `event.original`, ...), wins over the other members.
+    if let Some(raw) = find_raw_event(entries.iter().map(|(k, v)| (k, v)), 0) {
+        return super::xml::parse_event(raw, location);
+    }
     let find = |name: &str| entries.iter().position(|(k, _)| k == name);
     // Nested shapes are rare: they go through a map.
     let nested = ["result", "Event", "winlog"]
         .iter()
-        .any(|n| find(n).is_some_and(|i| entries[i].1.is_object()))
-        || find("_raw").is_some_and(|i| {
-            entries[i]
-                .1
-                .as_str()
-                .is_some_and(|r| r.trim_start().starts_with('<'))
-        });
+        .any(|n| find(n).is_some_and(|i| entries[i].1.is_object()));
     if nested {
         return record_from_map(entries.into_iter().collect(), location);
     }
@@ -415,11 +414,6 @@ fn record_from_map(mut obj: Map<String, Value>, location: Location) -> Result<Ra
     if let Some(Value::Object(result)) = obj.remove("result") {
         return record_from_value(Value::Object(result), location);
     }
-    if let Some(Value::String(raw)) = obj.get("_raw")
-        && raw.trim_start().starts_with('<')
-    {
-        return super::xml::parse_event(raw, location);
-    }
     let mut rec = RawRecord::new(location);
     if let Some(Value::Object(event)) = obj.get("Event") {
         event_shape(event, &mut rec);
@@ -434,6 +428,30 @@ fn record_from_map(mut obj: Map<String, Value>, location: Location) -> Result<Ra
     }
     set_record_number(&mut rec);
     Ok(rec)
+}
+
+/// The first string holding a raw `<Event>`, among `members` and the
+/// objects nested in them (as deep as `flatten` reads).
+fn find_raw_event<'a>(
+    members: impl Iterator<Item = (&'a String, &'a Value)>,
+    depth: usize,
+) -> Option<&'a str> {
+    for (name, v) in members {
+        match v {
+            Value::String(s) if crate::source::may_carry_raw_event(name) => {
+                if let Some(raw) = super::xml::raw_event(s) {
+                    return Some(raw);
+                }
+            }
+            Value::Object(o) if depth < 4 => {
+                if let Some(raw) = find_raw_event(o.iter(), depth + 1) {
+                    return Some(raw);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Flat shapes: scalars by name, nested objects with dotted names.

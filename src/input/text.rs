@@ -5,66 +5,71 @@ use encoding_rs::{Decoder as EncDecoder, UTF_16BE, UTF_16LE};
 
 pub struct Decoder {
     inner: Option<EncDecoder>,
-    /// Strip a UTF-8 BOM at the very start.
+    /// Still at the start of the text: byte-order marks are dropped there,
+    /// however many (a file re-saved with a BOM by two tools has two).
     at_start: bool,
+    /// Decoded bytes that may be the start of one more BOM.
+    held: Vec<u8>,
 }
+
+const BOM: &[u8] = &[0xef, 0xbb, 0xbf];
 
 impl Decoder {
     /// Chooses the decoding from the first bytes of the input.
     pub fn detect(first: &[u8]) -> (Decoder, &'static str) {
-        let utf16 = |enc: &'static encoding_rs::Encoding, name| {
-            (
-                Decoder {
-                    // BOM sniffing inside handles (and drops) a BOM if present.
-                    inner: Some(enc.new_decoder()),
-                    at_start: false,
-                },
-                name,
-            )
+        let decoder = |inner: Option<&'static encoding_rs::Encoding>| Decoder {
+            // encoding_rs drops the first UTF-16 BOM; any further ones decode
+            // to U+FEFF and are dropped as UTF-8 BOMs.
+            inner: inner.map(|e| e.new_decoder()),
+            at_start: true,
+            held: Vec::new(),
         };
         match first {
-            [0xff, 0xfe, ..] => utf16(UTF_16LE, "UTF-16LE"),
-            [0xfe, 0xff, ..] => utf16(UTF_16BE, "UTF-16BE"),
-            [a, 0, b, 0, ..] if *a != 0 && *b != 0 => utf16(UTF_16LE, "UTF-16LE"),
-            [0, a, 0, b, ..] if *a != 0 && *b != 0 => utf16(UTF_16BE, "UTF-16BE"),
-            [0xef, 0xbb, 0xbf, ..] => (
-                Decoder {
-                    inner: None,
-                    at_start: true,
-                },
-                "UTF-8 (BOM)",
-            ),
-            _ => (
-                Decoder {
-                    inner: None,
-                    at_start: true,
-                },
-                "UTF-8",
-            ),
+            [0xff, 0xfe, ..] => (decoder(Some(UTF_16LE)), "UTF-16LE"),
+            [0xfe, 0xff, ..] => (decoder(Some(UTF_16BE)), "UTF-16BE"),
+            [a, 0, b, 0, ..] if *a != 0 && *b != 0 => (decoder(Some(UTF_16LE)), "UTF-16LE"),
+            [0, a, 0, b, ..] if *a != 0 && *b != 0 => (decoder(Some(UTF_16BE)), "UTF-16BE"),
+            [0xef, 0xbb, 0xbf, ..] => (decoder(None), "UTF-8 (BOM)"),
+            _ => (decoder(None), "UTF-8"),
         }
     }
 
     /// Decodes a piece; UTF-8 is handed on as is (invalid bytes are reported
     /// by the record readers, where the line is known).
     pub fn decode(&mut self, data: &[u8]) -> Vec<u8> {
-        match &mut self.inner {
-            None => {
-                let mut d = data;
-                if self.at_start && !d.is_empty() {
-                    self.at_start = false;
-                    d = d.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(d);
-                }
-                d.to_vec()
-            }
+        let out = match &mut self.inner {
+            None => data.to_vec(),
             Some(dec) => decode_with(dec, data, false),
-        }
+        };
+        self.strip_boms(out, false)
     }
 
     pub fn finish(&mut self) -> Vec<u8> {
-        match &mut self.inner {
+        let out = match &mut self.inner {
             None => Vec::new(),
             Some(dec) => decode_with(dec, &[], true),
+        };
+        self.strip_boms(out, true)
+    }
+
+    fn strip_boms(&mut self, out: Vec<u8>, last: bool) -> Vec<u8> {
+        if !self.at_start {
+            return out;
         }
+        let mut text = std::mem::take(&mut self.held);
+        text.extend_from_slice(&out);
+        let mut rest = text.as_slice();
+        while let Some(r) = rest.strip_prefix(BOM) {
+            rest = r;
+        }
+        if !last && !rest.is_empty() && rest.len() < BOM.len() && BOM.starts_with(rest) {
+            self.held = rest.to_vec();
+            return Vec::new();
+        }
+        if !rest.is_empty() || last {
+            self.at_start = false;
+        }
+        rest.to_vec()
     }
 }
 
@@ -76,4 +81,36 @@ fn decode_with(dec: &mut EncDecoder, data: &[u8], last: bool) -> Vec<u8> {
     let (_, _, written, _) = dec.decode_to_utf8(data, &mut out, last);
     out.truncate(written);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_number_of_leading_boms_is_dropped_whatever_the_piece_size() {
+        let mut text = BOM.repeat(3);
+        text.extend_from_slice("{\"a\":\"\u{feff}\"}".as_bytes());
+        let mut utf16 = vec![0xff, 0xfe];
+        utf16.extend(
+            "\u{feff}\u{feff}<Event/>"
+                .encode_utf16()
+                .flat_map(|u| u.to_le_bytes()),
+        );
+        for (input, want) in [
+            (text.clone(), "{\"a\":\"\u{feff}\"}"),
+            (utf16, "<Event/>"),
+            (BOM.to_vec(), ""),
+        ] {
+            for piece in [1, 2, 5, 100] {
+                let (mut d, _) = Decoder::detect(&input);
+                let mut out = Vec::new();
+                for p in input.chunks(piece) {
+                    out.extend(d.decode(p));
+                }
+                out.extend(d.finish());
+                assert_eq!(String::from_utf8(out).unwrap(), want, "piece {piece}");
+            }
+        }
+    }
 }

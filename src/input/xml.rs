@@ -341,6 +341,19 @@ impl RecordReader for XmlReader {
     }
 }
 
+/// The `<Event>` element a text holds, when it holds one: a field of a CSV
+/// row or a JSON string carrying a whole raw event, whatever its name, with
+/// or without an XML declaration (`<?xml ...?>`) and surrounding whitespace.
+pub fn raw_event(text: &str) -> Option<&str> {
+    let mut t = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if let Some(decl) = t.strip_prefix("<?xml") {
+        t = decl[decl.find("?>")? + 2..].trim_start();
+    }
+    let rest = t.strip_prefix("<Event")?;
+    rest.starts_with([' ', '\t', '\r', '\n', '>', '/'])
+        .then_some(t)
+}
+
 /// Parses one `<Event>` into fields: System children by name (with
 /// `Provider@Name`, `TimeCreated@SystemTime`), `<Data Name="X">` under
 /// EventData, and the leaves of UserData.

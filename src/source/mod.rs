@@ -46,6 +46,30 @@ pub trait SourceMapper: Sync {
     fn map(&self, record: &RawRecord) -> CimEvent;
 }
 
+/// Fields whose whole value an attacker can choose (a process's command
+/// line, a script's text). A raw `<Event>` found in one of them is that
+/// field's value, never an event that replaces its record: otherwise a
+/// process launched with event XML as its command line could forge a hit.
+pub const FREE_TEXT_FIELDS: &[&str] = &[
+    "CommandLine",
+    "ParentCommandLine",
+    "command_line",
+    "parent_command_line",
+    "process",
+    "parent_process",
+    "ScriptBlockText",
+    "Payload",
+    "ContextInfo",
+];
+
+/// Can a member called `name` carry a whole raw event?
+pub fn may_carry_raw_event(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    !FREE_TEXT_FIELDS
+        .iter()
+        .any(|f| f.eq_ignore_ascii_case(last))
+}
+
 /// Every mapper, tried in order.
 pub static SOURCES: &[&dyn SourceMapper] = &[
     &sysmon::Sysmon,

@@ -1,0 +1,266 @@
+//! Regression tests for the hostile and damaged inputs of the hardening
+//! issue: each failed (a silent miss, a hang, a blow-up, a crash) before its
+//! fix. Inputs are generated here or derived from `../shared/data`.
+
+mod common;
+
+use common::{assert_reconciles, detect, detect_bytes, shared_data};
+use schtasks_detect::Options;
+use std::io::Write;
+
+const SEC4688_XML: &str = include_str!("fixtures/windows_event_log_security_4688.example_log.xml");
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A Sysmon EventID 1 as a flat JSON object, matching when `cmd` does.
+fn sysmon(cmd: &str) -> serde_json::Value {
+    serde_json::json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Hostname": "h",
+        "UtcTime": "2020-01-01 00:00:00.000", "Image": "C:\\Windows\\System32\\schtasks.exe",
+        "CommandLine": cmd, "User": "D\\u", "ParentImage": "C:\\Windows\\System32\\cmd.exe"})
+}
+
+const SCHTASKS_JSON: &str = "Security-Datasets/datasets/atomic/windows/lateral_movement/host/schtask_create_2020-12-1907003032.json";
+const SCHTASKS_EVTX: &str = "EVTX-to-MITRE-Attack/TA0002-Execution/T1053.005-Scheduled Task/ID4688-Scheduled task creation.evtx";
+
+// 1. Compact JSON arrays and objects back to back on one line.
+#[test]
+fn compact_json_array_reads_every_event() {
+    let Some(data) = shared_data() else {
+        return eprintln!("SKIPPED: ../shared/data absent");
+    };
+    let text = std::fs::read_to_string(data.join(SCHTASKS_JSON)).unwrap();
+    let values: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lines = detect("lines.json", text.as_bytes());
+    // As `jq -c -s .` writes it, as `{..}{..}`, and as JSON.stringify's array, gzipped.
+    let array = serde_json::to_string(&values).unwrap();
+    let glued: String = values.iter().map(|v| v.to_string()).collect();
+    for (name, bytes) in [
+        ("array.json", array.clone().into_bytes()),
+        ("glued.json", glued.into_bytes()),
+        ("array.json.gz", gzip(array.as_bytes())),
+    ] {
+        for piece in [1000, 64 << 10, 1 << 30] {
+            let r = detect_bytes(name, &bytes, piece, Options::default());
+            assert_reconciles(&r);
+            let f = &r.stats.files[0];
+            assert_eq!(
+                (f.events, f.error_count, f.matched),
+                (values.len() as u64, 0, lines.stats.matched),
+                "{name} / {piece}"
+            );
+            assert_eq!(f.events, 1041);
+            assert_eq!(r.rows, lines.rows, "{name}");
+        }
+    }
+}
+
+// 2. EVTX checksums.
+fn evtx_with(edit: impl Fn(&mut Vec<u8>)) -> Option<(Vec<u8>, Vec<u8>)> {
+    let data = shared_data()?;
+    let original = std::fs::read(data.join(SCHTASKS_EVTX)).unwrap();
+    let mut edited = original.clone();
+    edit(&mut edited);
+    Some((original, edited))
+}
+
+fn utf16(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+#[test]
+fn evtx_record_altered_inside_is_an_error_not_a_changed_event() {
+    let Some((original, edited)) = evtx_with(|b| {
+        let needle = utf16("/create");
+        let at = b
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("/create in the file");
+        b[at + 2] = b'x';
+    }) else {
+        return eprintln!("SKIPPED: ../shared/data absent");
+    };
+    let before = detect("ok.evtx", &original);
+    assert_eq!(
+        (before.stats.events, before.rows.len(), before.stats.errors),
+        (1, 1, 0)
+    );
+    let r = detect("flipped.evtx", &edited);
+    assert_reconciles(&r);
+    let f = &r.stats.files[0];
+    assert_eq!((f.events, f.error_count, r.rows.len()), (0, 1, 0));
+    let e = &f.errors[0];
+    assert_eq!(
+        (e.location.chunk, e.location.record),
+        (Some(0), Some(1)),
+        "{e:?}"
+    );
+    assert!(e.message.contains("checksum"), "{}", e.message);
+}
+
+#[test]
+fn evtx_single_bit_flips_never_change_a_result_silently() {
+    let Some((original, _)) = evtx_with(|_| {}) else {
+        return eprintln!("SKIPPED: ../shared/data absent");
+    };
+    let before = detect("ok.evtx", &original);
+    let json = |r: &schtasks_detect::Report| serde_json::to_string(&r.rows).unwrap();
+    let mut silent = Vec::new();
+    // Every 97th bit of the header and the first chunk.
+    for bit in (0..(4096 + 65536) * 8).step_by(97) {
+        let mut b = original.clone();
+        b[bit / 8] ^= 1 << (bit % 8);
+        let r = detect("flip.evtx", &b);
+        assert_reconciles(&r);
+        if r.stats.errors == 0 && json(&r) != json(&before) {
+            silent.push(bit);
+        }
+    }
+    assert!(
+        silent.is_empty(),
+        "bits changing rows without an error: {silent:?}"
+    );
+}
+
+#[test]
+fn evtx_file_header_checksum_mismatch_is_reported_and_chunks_still_read() {
+    let Some((_, edited)) = evtx_with(|b| b[100] ^= 0x40) else {
+        return eprintln!("SKIPPED: ../shared/data absent");
+    };
+    let r = detect("header.evtx", &edited);
+    assert_reconciles(&r);
+    assert_eq!((r.stats.events, r.rows.len(), r.stats.errors), (1, 1, 1));
+    let e = &r.stats.files[0].errors[0];
+    assert_eq!(e.location.offset, Some(0));
+    assert!(e.message.contains("file header checksum"), "{}", e.message);
+}
+
+// 4. XML: events in comments and CDATA are not events; junk is reported.
+#[test]
+fn xml_comments_cdata_and_junk() {
+    let ev = SEC4688_XML.trim();
+    let text = format!(
+        "<?xml version=\"1.0\"?>\n<!-- {ev} -->\n<Events><![CDATA[{ev}]]>\n{}\n{ev}</Events>\n",
+        "junk ".repeat(200_000)
+    );
+    let r = detect("tricky.xml", text.as_bytes());
+    assert_reconciles(&r);
+    let f = &r.stats.files[0];
+    // The CDATA section and the junk after it are one stretch outside events.
+    assert_eq!((f.events, f.error_count), (1, 1), "{:?}", f.errors);
+    assert_eq!(f.errors[0].location.line, Some(3));
+    assert_eq!(f.process_creation.security_4688, 1);
+}
+
+// 5. Quadratic work from tiny inputs.
+#[test]
+fn a_million_empty_data_elements_is_one_quick_error() {
+    let ev = format!(
+        "<Event><System><EventID>4688</EventID></System><EventData>{}</EventData></Event>",
+        "<Data/>".repeat(1_100_000)
+    );
+    let gz = gzip(ev.as_bytes());
+    assert!(gz.len() < 40_000, "{}", gz.len());
+    let t = std::time::Instant::now();
+    let r = detect("fields.xml.gz", &gz);
+    assert_reconciles(&r);
+    assert_eq!((r.stats.events, r.stats.errors), (0, 1));
+    assert!(r.stats.files[0].errors[0].message.contains("fields"));
+    // A hang guard, not a speed claim: it ran for over ten minutes before.
+    assert!(t.elapsed().as_secs() < 60, "{:?}", t.elapsed());
+}
+
+#[test]
+fn many_small_xml_events_gzipped_read_in_linear_time() {
+    let ev = SEC4688_XML.trim();
+    let text = format!("{ev}\n").repeat(60_000);
+    let gz = gzip(text.as_bytes());
+    let t = std::time::Instant::now();
+    let r = detect("many.xml.gz", &gz);
+    assert_reconciles(&r);
+    assert_eq!((r.stats.events, r.stats.errors), (60_000, 0));
+    assert!(t.elapsed().as_secs() < 60, "{:?}", t.elapsed());
+}
+
+// 3. Raw-event exports of any shape.
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/hardening/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn csv_raw_event_column_found_by_content_and_winning_over_field_columns() {
+    for (name, ids) in [
+        ("raw_column_named_anything.csv", &[101, 102][..]),
+        ("raw_column_single.csv", &[201, 202, 203][..]),
+    ] {
+        for piece in [3, 64 << 10] {
+            let r = detect_bytes(name, &fixture(name), piece, Options::default());
+            assert_reconciles(&r);
+            let f = &r.stats.files[0];
+            assert_eq!(
+                f.format,
+                Some(schtasks_detect::input::Format::Csv),
+                "{name}"
+            );
+            assert_eq!(
+                (f.events, f.process_creation.security_4688, f.error_count),
+                (ids.len() as u64, ids.len() as u64, 0),
+                "{name}: {:?}",
+                f.errors
+            );
+            let dests: Vec<String> = r.rows.iter().map(|row| row.text("dest")).collect();
+            let targets: Vec<String> = r.rows.iter().map(|row| row.text("remote_target")).collect();
+            let want = |f: &dyn Fn(i32) -> String| ids.iter().map(|&i| f(i)).collect::<Vec<_>>();
+            assert_eq!(dests, want(&|i| format!("ws-{i}.corp.example")));
+            assert_eq!(targets, want(&|i| format!("srv-{i}")));
+            assert_eq!(r.matches[0].location.record, Some(ids[0] as u64));
+        }
+    }
+}
+
+#[test]
+fn json_string_holding_an_event_is_read_but_a_command_line_is_never_an_event() {
+    let r = detect("raw.ndjson", &fixture("raw_event_in_json_string.ndjson"));
+    assert_reconciles(&r);
+    let f = &r.stats.files[0];
+    assert_eq!(
+        (
+            f.events,
+            f.process_creation.security_4688,
+            f.process_creation.sysmon
+        ),
+        (3, 2, 1)
+    );
+    // The Sysmon event whose command line is event XML stays notepad.exe: no forged hit.
+    let targets: Vec<String> = r.rows.iter().map(|row| row.text("remote_target")).collect();
+    assert_eq!(targets, ["srv-301", "srv-302"]);
+}
+
+// 4. Two byte-order marks.
+#[test]
+fn double_bom_is_not_a_csv() {
+    let line = sysmon("schtasks /create /s h2 /tn t").to_string();
+    for bom in [
+        &[0xef, 0xbb, 0xbf][..],
+        &[0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf],
+    ] {
+        let mut bytes = bom.to_vec();
+        bytes.extend_from_slice(format!("{line}\n{line}\n").as_bytes());
+        let r = detect("bom.json", &bytes);
+        assert_reconciles(&r);
+        let f = &r.stats.files[0];
+        assert_eq!(f.format, Some(schtasks_detect::input::Format::Json));
+        assert_eq!((f.events, f.matched), (2, 2));
+    }
+}
