@@ -162,9 +162,15 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
     Ok(out)
 }
 
+/// The deepest nesting of parentheses and `NOT`s an expression may have.
+/// The parser, evaluator and destructor recurse once per level: bounding it
+/// keeps any input from overflowing the stack (natively or in wasm).
+pub const MAX_DEPTH: usize = 64;
+
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -212,23 +218,39 @@ impl Parser {
         })
     }
 
+    /// Enters one more level of nesting, or refuses to.
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ParseError(format!(
+                "expression nested deeper than {MAX_DEPTH} levels (parentheses and NOTs)"
+            )));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     fn not(&mut self) -> Result<Expr, ParseError> {
         if self.peek() == Some(&Tok::Not) {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            return self.nested(|p| Ok(Expr::Not(Box::new(p.not()?))));
         }
         self.atom()
     }
 
     fn atom(&mut self) -> Result<Expr, ParseError> {
         match self.next() {
-            Some(Tok::Open) => {
-                let e = self.and()?;
-                match self.next() {
+            Some(Tok::Open) => self.nested(|p| {
+                let e = p.and()?;
+                match p.next() {
                     Some(Tok::Close) => Ok(e),
                     _ => Err(ParseError("missing ')'".into())),
                 }
-            }
+            }),
             Some(Tok::Word(w, quoted)) => {
                 let negated = match self.peek() {
                     Some(Tok::Eq) => false,
@@ -319,7 +341,11 @@ pub fn parse(text: &str) -> Result<Expr, ParseError> {
     if toks.is_empty() {
         return Ok(Expr::All);
     }
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let e = p.and()?;
     if p.pos < p.toks.len() {
         return Err(ParseError(format!("unexpected {:?}", p.toks[p.pos])));
@@ -457,6 +483,20 @@ mod tests {
         assert!(!eval(&e, &[("dest", "ws3"), ("user", "bob")]));
         assert!(parse("dest IN ws1").is_err());
         assert!(parse("count >").is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let ok = format!("{}a=1{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        for deep in [
+            format!("{}a=1{}", "(".repeat(6000), ")".repeat(6000)),
+            format!("{}a=1", "NOT ".repeat(6000)),
+            "(".repeat(100_000),
+        ] {
+            let e = parse(&deep).unwrap_err();
+            assert!(e.0.contains("nested deeper"), "{e}");
+        }
     }
 
     #[test]
