@@ -8,6 +8,49 @@ use crate::time::Micros;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The longest value kept in a row or a kept match. A Windows command line
+/// is at most 32,767 UTF-16 units (under 96 KiB of UTF-8), so no real one is
+/// ever cut; a longer value is kept truncated, with a marker saying so.
+pub const MAX_VALUE_BYTES: usize = 128 << 10;
+
+/// The most bytes of matched events an aggregator keeps for drilldowns;
+/// matches past it are counted (`matches_dropped`), not kept.
+pub const MAX_KEPT_MATCH_BYTES: usize = 32 << 20;
+
+/// `value`, or its first `MAX_VALUE_BYTES` with a marker. `distinct` adds a
+/// hash of the whole value to the marker, so that two long values sharing a
+/// prefix stay two rows (the group-by keys are exact, only their text is cut).
+pub fn bounded(value: &str, distinct: bool) -> std::borrow::Cow<'_, str> {
+    if value.len() <= MAX_VALUE_BYTES {
+        return value.into();
+    }
+    let mut cut = MAX_VALUE_BYTES;
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let hash = if distinct {
+        // FNV-1a: stable across runs and targets, unlike the std hasher.
+        let h = value.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!(", fnv1a {h:016x}")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}…[truncated: {} bytes in all{hash}]",
+        &value[..cut],
+        value.len()
+    )
+    .into()
+}
+
+fn bound_in_place(value: &mut String) {
+    if value.len() > MAX_VALUE_BYTES {
+        *value = bounded(value, false).into_owned();
+    }
+}
+
 /// A matched event kept for the row's drilldown.
 #[derive(Debug, Clone)]
 pub struct MatchedEvent {
@@ -19,6 +62,38 @@ pub struct MatchedEvent {
     pub raw: Vec<(String, String)>,
     pub parity: bool,
     pub precise: bool,
+}
+
+impl MatchedEvent {
+    /// Cuts every kept value to `MAX_VALUE_BYTES`; returns the bytes kept.
+    pub fn bound(&mut self) -> usize {
+        let e = &mut self.event;
+        let mut size = 0;
+        for v in [
+            &mut e.dest,
+            &mut e.user,
+            &mut e.process,
+            &mut e.process_name,
+            &mut e.process_path,
+            &mut e.original_file_name,
+            &mut e.parent_process,
+            &mut e.parent_process_name,
+            &mut e.process_id,
+            &mut e.parent_process_id,
+            &mut e.process_guid,
+            &mut e.vendor_product,
+            &mut e.command_line,
+        ] {
+            bound_in_place(v);
+            size += v.len();
+        }
+        for (k, v) in &mut self.raw {
+            bound_in_place(k);
+            bound_in_place(v);
+            size += k.len() + v.len();
+        }
+        size + std::mem::size_of::<MatchedEvent>()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -66,6 +141,8 @@ pub struct Aggregator {
     fillnull: String,
     max_matches: usize,
     rows: HashMap<Vec<String>, RowState>,
+    /// Bytes of matched events kept so far (bounded by `MAX_KEPT_MATCH_BYTES`).
+    kept_bytes: usize,
 }
 
 impl Aggregator {
@@ -75,6 +152,7 @@ impl Aggregator {
             fillnull: fillnull.unwrap_or_else(|| "null".into()),
             max_matches,
             rows: HashMap::new(),
+            kept_bytes: 0,
         }
     }
 
@@ -89,7 +167,7 @@ impl Aggregator {
             .iter()
             .map(|f| {
                 ev.field(f)
-                    .map(str::to_string)
+                    .map(|v| bounded(v, true).into_owned())
                     .unwrap_or_else(|| self.fillnull.clone())
             })
             .collect()
@@ -106,8 +184,10 @@ impl Aggregator {
         row.count += 1;
         row.first = min_opt(row.first, time);
         row.last = max_opt(row.last, time);
-        if row.matches.len() < max {
-            row.matches.push(matched());
+        if row.matches.len() < max && self.kept_bytes < MAX_KEPT_MATCH_BYTES {
+            let mut m = matched();
+            self.kept_bytes += m.bound();
+            row.matches.push(m);
         } else {
             row.matches_dropped += 1;
         }
