@@ -6,6 +6,8 @@ use crate::aggregate::MatchedEvent;
 use crate::engine::{Detector, Options};
 use crate::report::Report;
 use crate::rule::CompiledRule;
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -42,10 +44,10 @@ struct Args {
     format: OutFormat,
     stream: bool,
     summary: bool,
-    inputs: Vec<String>,
+    inputs: Vec<OsString>,
 }
 
-fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
+fn parse_args(argv: &[OsString]) -> Result<Option<Args>, String> {
     let mut mode = None;
     let mut tz = None;
     let mut filter = None;
@@ -55,16 +57,30 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
     let mut summary = false;
     let mut inputs = Vec::new();
     let mut it = argv.iter();
-    while let Some(a) = it.next() {
+    while let Some(raw) = it.next() {
+        // File names may be any bytes; options and their values are text.
+        let Some(a) = raw.to_str() else {
+            if raw.as_encoded_bytes().starts_with(b"-") {
+                return Err(format!("option {raw:?} is not valid UTF-8"));
+            }
+            inputs.push(raw.clone());
+            continue;
+        };
         let (flag, inline) = match a.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (a.as_str(), None),
+            _ => (a, None),
         };
         let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value"))
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => match it.next() {
+                    Some(v) => v
+                        .to_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("{name}: value {v:?} is not valid UTF-8")),
+                    None => Err(format!("{name} needs a value")),
+                },
+            }
         };
         match flag {
             "-h" | "--help" => return Ok(None),
@@ -90,7 +106,7 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
             "--summary" => summary = true,
             "-" => inputs.push("-".into()),
             f if f.starts_with('-') => return Err(format!("unknown option {f}")),
-            f => inputs.push(f.to_string()),
+            _ => inputs.push(raw.clone()),
         }
     }
     if inputs.is_empty() {
@@ -106,26 +122,109 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
     }))
 }
 
-/// Files under a directory, sorted, recursively.
-fn expand(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(_) => {
-                out.push(path.to_path_buf());
-                return;
-            }
-        };
-        entries.sort();
-        for e in entries {
-            expand(&e, out);
-        }
-    } else {
-        out.push(path.to_path_buf());
-    }
+/// A file's identity, so that no file or directory is read twice whatever
+/// the links leading to it.
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata, _: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
 }
 
-/// Reads one input into the detector; `after` runs after each piece (stream output).
+#[cfg(not(unix))]
+fn file_id(_: &std::fs::Metadata, path: &Path) -> Option<(u64, u64)> {
+    use std::hash::{Hash, Hasher};
+    let real = std::fs::canonicalize(path).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    real.hash(&mut h);
+    Some((0, h.finish()))
+}
+
+/// What an argument stands for: the files to read, in order, and the paths
+/// met and not read (with why).
+///
+/// The walk follows symbolic links, but enters no directory and reads no
+/// file twice (by device and inode), so a link loop ends; it reads regular
+/// files only, noting FIFOs, sockets and devices (which may never end). An
+/// argument that is itself not a directory is read as given, even a FIFO.
+fn expand(arg: &Path, seen: &mut HashSet<(u64, u64)>) -> (Vec<PathBuf>, Vec<(String, String)>) {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    if !arg.is_dir() {
+        if let Some(id) = std::fs::metadata(arg).ok().and_then(|m| file_id(&m, arg))
+            && !seen.insert(id)
+        {
+            skipped.push((
+                show(arg),
+                "already read (the same file by another path)".into(),
+            ));
+        } else {
+            files.push(arg.to_path_buf());
+        }
+        return (files, skipped);
+    }
+    let walk_skips = std::cell::RefCell::new(Vec::new());
+    let walker = walkdir::WalkDir::new(arg)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            if !e.file_type().is_dir() {
+                return true;
+            }
+            match e.metadata().ok().and_then(|m| file_id(&m, e.path())) {
+                Some(id) if !seen.insert(id) => {
+                    walk_skips.borrow_mut().push((
+                        show(e.path()),
+                        "directory already walked (a link loop, or a second link to it)".into(),
+                    ));
+                    false
+                }
+                _ => true,
+            }
+        });
+    let mut found = Vec::new();
+    for entry in walker {
+        match entry {
+            Ok(e) if e.file_type().is_dir() => {}
+            Ok(e) => found.push(e),
+            Err(err) => {
+                let path = err.path().map(show).unwrap_or_else(|| show(arg));
+                let why = match err.loop_ancestor() {
+                    Some(_) => "directory already walked (a link loop)".to_string(),
+                    None => format!("cannot walk: {err}"),
+                };
+                walk_skips.borrow_mut().push((path, why));
+            }
+        }
+    }
+    skipped.append(&mut walk_skips.borrow_mut());
+    for e in found {
+        let meta = e.metadata().ok();
+        if !meta.as_ref().is_some_and(|m| m.is_file()) {
+            skipped.push((
+                show(e.path()),
+                "not a regular file (a FIFO, socket or device may never end)".into(),
+            ));
+            continue;
+        }
+        match meta.and_then(|m| file_id(&m, e.path())) {
+            Some(id) if !seen.insert(id) => skipped.push((
+                show(e.path()),
+                "already read (the same file by another path)".into(),
+            )),
+            _ => files.push(e.into_path()),
+        }
+    }
+    (files, skipped)
+}
+
+fn show(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Reads one input into the detector; `after` runs after each piece (stream
+/// output). Reading stops once the content is known to be unreadable, so an
+/// endless stream (`/dev/zero`, a FIFO of junk) ends.
 fn read_into(det: &mut Detector, name: &str, reader: &mut dyn Read, after: &mut dyn FnMut()) {
     det.begin_file(name);
     let mut buf = vec![0u8; 64 << 10];
@@ -135,6 +234,9 @@ fn read_into(det: &mut Detector, name: &str, reader: &mut dyn Read, after: &mut 
             Ok(n) => {
                 det.push(&buf[..n]);
                 after();
+                if !det.wants_more() {
+                    break;
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -177,7 +279,12 @@ pub fn stream_line(m: &MatchedEvent, rule: &CompiledRule, tz: i32) -> String {
 }
 
 /// Runs the CLI; returns the exit status.
-pub fn run(argv: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+pub fn run(
+    argv: &[OsString],
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let args = match parse_args(argv) {
         Ok(Some(a)) => a,
         Ok(None) => {
@@ -214,13 +321,16 @@ pub fn run(argv: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
             let _ = out.flush();
         }
     };
+    let mut seen = HashSet::new();
     for input in &args.inputs {
         if input == "-" {
             read_into(&mut det, "-", stdin, &mut flush);
             continue;
         }
-        let mut files = Vec::new();
-        expand(Path::new(input), &mut files);
+        let (files, skipped) = expand(Path::new(input), &mut seen);
+        for (path, why) in skipped {
+            det.skip(&path, why);
+        }
         for path in files {
             let name = path.to_string_lossy().to_string();
             match std::fs::File::open(&path) {
@@ -266,14 +376,6 @@ pub fn run(argv: &[String], stdin: &mut dyn Read, out: &mut dyn Write, err: &mut
     status
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 pub fn write_csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let Some(first) = report.rows.first() else {
         return writeln!(
@@ -287,7 +389,7 @@ pub fn write_csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         let line: Vec<String> = row
             .columns
             .iter()
-            .map(|(_, v)| csv_field(&v.as_string()))
+            .map(|(_, v)| crate::report::csv_cell(&v.as_string()).into_owned())
             .collect();
         writeln!(out, "{}", line.join(","))?;
     }

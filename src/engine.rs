@@ -90,6 +90,7 @@ struct Core {
     parity: Aggregator,
     precise: Aggregator,
     files: Vec<FileStats>,
+    skipped: Vec<crate::report::Skipped>,
     file_name: Arc<str>,
     aid_names: HashMap<String, String>,
     on_match: Option<MatchCallback>,
@@ -178,6 +179,13 @@ impl Sink for Core {
         f.records += 1;
         f.error(location, message);
     }
+
+    fn note(&mut self, location: Location, message: String) {
+        let notes = &mut self.file().notes;
+        if notes.len() < crate::report::MAX_ERRORS_KEPT {
+            notes.push(crate::report::ErrorEntry { location, message });
+        }
+    }
 }
 
 pub struct Detector {
@@ -210,6 +218,7 @@ impl Detector {
                 options,
                 filter,
                 files: Vec::new(),
+                skipped: Vec::new(),
                 file_name: Arc::from("input"),
                 aid_names: HashMap::new(),
                 on_match: None,
@@ -296,6 +305,20 @@ impl Detector {
                 f.readable = false;
             }
         }
+    }
+
+    /// Whether more bytes of the current input can still be read: false once
+    /// its content is known to be unreadable, so an endless stream can stop.
+    pub fn wants_more(&self) -> bool {
+        self.reader.as_ref().is_some_and(|r| !r.is_failed())
+    }
+
+    /// Notes a path that a directory walk met and did not read.
+    pub fn skip(&mut self, path: &str, reason: String) {
+        self.core.skipped.push(crate::report::Skipped {
+            path: path.to_string(),
+            reason,
+        });
     }
 
     /// Records an input that could not be read at all (I/O error).
@@ -494,6 +517,7 @@ fn build_report(mut core: Core) -> Report {
         stats.matched += f.matched;
     }
     stats.files = std::mem::take(&mut core.files);
+    stats.skipped = std::mem::take(&mut core.skipped);
     Report {
         rows,
         risk_events,

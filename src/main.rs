@@ -1,7 +1,8 @@
 //! `schtasks-detect`: the command-line face of the library (see `cli`).
 
 fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // args_os: a file name need not be UTF-8 (args() would panic on it).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -199,6 +199,9 @@ pub struct FileStats {
     pub errors: Vec<ErrorEntry>,
     /// False when the input could not be read at all (I/O error, unknown format).
     pub readable: bool,
+    /// Facts about the input that are neither events nor errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<ErrorEntry>,
 }
 
 pub const MAX_ERRORS_KEPT: usize = 1000;
@@ -219,6 +222,7 @@ impl FileStats {
             error_count: 0,
             errors: Vec::new(),
             readable: true,
+            notes: Vec::new(),
         }
     }
 
@@ -264,6 +268,16 @@ pub struct Stats {
     pub rows: usize,
     pub rows_filtered_out: usize,
     pub comparison: ModeComparison,
+    /// Paths met while walking directories and not read, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A path a directory walk did not read.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -273,4 +287,74 @@ pub struct Report {
     pub risk_objects: Vec<RiskObjectSummary>,
     pub matches: Vec<Match>,
     pub stats: Stats,
+}
+
+/// One CSV cell, as every CSV this tool writes has it (the CLI's `--format
+/// csv` and the page's exports, through the wasm `toCsv`): RFC 4180 quoting,
+/// and formula injection (CWE-1236) neutralised as OWASP recommends: a value
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
+/// leading `'` and is quoted, so a spreadsheet shows it as text.
+pub fn csv_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula {
+        return format!("\"'{}\"", value.replace('"', "\"\"")).into();
+    }
+    if value.contains([',', '"', '\n', '\r']) {
+        return format!("\"{}\"", value.replace('"', "\"\"")).into();
+    }
+    value.into()
+}
+
+/// A CSV table of JSON items: `columns` in order, arrays joined with `|`,
+/// objects as JSON, null and absent as empty. Lines end with CRLF.
+pub fn csv_table(columns: &[String], items: &[serde_json::Value]) -> String {
+    let text = |v: Option<&serde_json::Value>| -> String {
+        match v {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .map(|x| match x {
+                    serde_json::Value::String(s) => s.clone(),
+                    x => x.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("|"),
+            Some(v) => v.to_string(),
+        }
+    };
+    let mut out = String::new();
+    let header: Vec<_> = columns.iter().map(|c| csv_cell(c)).collect();
+    out.push_str(&header.join(","));
+    out.push_str("\r\n");
+    for item in items {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| csv_cell(&text(item.get(c))).into_owned())
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_quoting_is_rfc4180() {
+        assert_eq!(
+            csv_cell("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+        );
+        for lead in ["+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_cell(lead).starts_with("\"'"), "{lead:?}");
+        }
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("plain"), "plain");
+        let items = vec![serde_json::json!({"a": "=1+1", "b": ["x", "y"], "c": null})];
+        let cols = ["a", "b", "c"].map(String::from);
+        assert_eq!(csv_table(&cols, &items), "a,b,c\r\n\"'=1+1\",x|y,\r\n");
+    }
 }

@@ -264,3 +264,177 @@ fn double_bom_is_not_a_csv() {
         assert_eq!((f.events, f.matched), (2, 2));
     }
 }
+
+// The command line: walks, endless inputs, bytes that are not UTF-8, CSV cells.
+const BIN: &str = env!("CARGO_BIN_EXE_schtasks-detect");
+
+fn cli(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let mut child = std::process::Command::new(BIN)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A hang guard: every case here ends in well under a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{args:?} did not end");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("schtasks-hardening-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[cfg(unix)]
+#[test]
+fn directory_walk_follows_no_directory_twice_and_skips_fifos() {
+    let d = scratch("walk");
+    std::fs::create_dir_all(d.join("a/b")).unwrap();
+    std::fs::write(
+        d.join("a/b/one.json"),
+        format!("{}\n", sysmon("schtasks /create /s x /tn t")),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&d, d.join("a/b/loop1")).unwrap();
+    std::os::unix::fs::symlink(d.join("a"), d.join("a/b/loop2")).unwrap();
+    std::os::unix::fs::symlink(d.join("a/b/one.json"), d.join("again.json")).unwrap();
+    let fifo = d.join("a/pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (code, out, err) = cli(&[os("--format"), os("json"), d.as_os_str()]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["stats"]["files"].as_array().unwrap().len(),
+        1,
+        "{}",
+        v["stats"]
+    );
+    assert_eq!(v["stats"]["matched"], 1);
+    let skipped = v["stats"]["skipped"].as_array().unwrap();
+    let reasons: Vec<&str> = skipped
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("not a regular file")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().filter(|r| r.contains("already")).count() >= 2,
+        "{reasons:?}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_endless_unrecognisable_argument_stops() {
+    let (code, _, err) = cli(&[os("/dev/zero")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unrecognised"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_file_names_are_read_and_non_utf8_options_are_usage_errors() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = scratch("names");
+    let name = d.join(std::ffi::OsStr::from_bytes(b"caf\xe9.json"));
+    std::fs::write(
+        &name,
+        format!("{}\n", sysmon("schtasks /create /s x /tn t")),
+    )
+    .unwrap();
+    let (code, out, err) = cli(&[os("--format"), os("csv"), name.as_os_str()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2);
+    let (code, _, err) = cli(&[
+        os("--filter"),
+        std::ffi::OsStr::from_bytes(b"user=\xff"),
+        name.as_os_str(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not valid UTF-8"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_deeply_nested_filter_is_a_usage_error() {
+    let deep = format!("{}user=x{}", "(".repeat(6000), ")".repeat(6000));
+    let (code, _, err) = cli(&[os("--filter"), os(&deep), os("-")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nested deeper"), "{err}");
+}
+
+#[test]
+fn csv_output_neutralises_formulas() {
+    let d = scratch("csv");
+    let f = d.join("f.json");
+    std::fs::write(
+        &f,
+        format!(
+            "{}\n",
+            sysmon("=HYPERLINK(\"http://evil\",\"x\") schtasks /create /s h")
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = cli(&[os("--format"), os("csv"), f.as_os_str()]);
+    assert_eq!(code, 0);
+    let row = out.lines().nth(1).unwrap();
+    assert!(row.contains(",\"'=HYPERLINK(\"\"http://evil\"\""), "{row}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+// 12. Zero padding after a gzip stream.
+#[test]
+fn gzip_zero_padding_is_the_end_not_an_error() {
+    let text = format!("{}\n", sysmon("schtasks /create /s h /tn t"));
+    let mut gz = gzip(text.as_bytes());
+    gz.extend(std::iter::repeat_n(0u8, 4096));
+    for piece in [1, 100, 1 << 20] {
+        let r = detect_bytes("padded.json.gz", &gz, piece, Options::default());
+        assert_reconciles(&r);
+        let f = &r.stats.files[0];
+        assert_eq!(
+            (f.events, f.error_count, f.readable),
+            (1, 0, true),
+            "{piece}: {:?}",
+            f.errors
+        );
+        assert_eq!(f.notes.len(), 1);
+        assert!(
+            f.notes[0].message.contains("4096 zero bytes"),
+            "{}",
+            f.notes[0].message
+        );
+    }
+    // Data after the padding is not silently dropped.
+    gz.extend_from_slice(b"junk");
+    let r = detect("padded-junk.json.gz", &gz);
+    assert_eq!((r.stats.events, r.stats.errors), (1, 1));
+}

@@ -4,13 +4,27 @@
 
 use super::{ContainerReader, InputInfo, Sink};
 use crate::record::Location;
-use flate2::write::MultiGzDecoder;
+use flate2::write::GzDecoder;
 use std::io::Write;
 
 pub const MAGIC: &[u8] = &[0x1f, 0x8b];
 
+/// Where the layer is between and inside members.
+enum Member {
+    /// Inside a member (its header, data or trailer).
+    Reading(Box<GzDecoder<Vec<u8>>>),
+    /// A member just ended: the next bytes begin another, or padding.
+    Between,
+    /// Zero bytes after the last member (block-device and tape copies pad to
+    /// a block size): the end of the data, noted; anything else after them is
+    /// reported.
+    Padding { from: u64 },
+}
+
 pub struct Gunzip {
-    decoder: MultiGzDecoder<Vec<u8>>,
+    member: Member,
+    /// Output of a finished member, not yet handed on.
+    spare: Vec<u8>,
     inner: ContainerReader,
     /// Compressed bytes taken so far: where an error is.
     consumed: u64,
@@ -25,7 +39,8 @@ impl Default for Gunzip {
 impl Gunzip {
     pub fn new() -> Self {
         Gunzip {
-            decoder: MultiGzDecoder::new(Vec::new()),
+            member: Member::Reading(Box::new(GzDecoder::new(Vec::new()))),
+            spare: Vec::new(),
             inner: ContainerReader::new(),
             consumed: 0,
         }
@@ -35,35 +50,113 @@ impl Gunzip {
         self.inner.info()
     }
 
+    /// The content underneath is known to be unreadable: more bytes are useless.
+    pub fn is_failed(&self) -> bool {
+        self.inner.is_failed()
+    }
+
     /// Feeds compressed bytes; `false` when the stream is corrupt (reported,
     /// and what came before it is read).
     pub fn feed(&mut self, data: &[u8], sink: &mut dyn Sink) -> bool {
         // Small slices keep a decompression bomb's output bounded per step.
         for piece in data.chunks(16 << 10) {
-            if let Err(e) = self.decoder.write_all(piece) {
-                self.fail(sink, format!("corrupt gzip stream: {e}"));
+            if !self.feed_piece(piece, sink) {
                 return false;
             }
-            self.consumed += piece.len() as u64;
             self.drain(sink);
         }
         true
     }
 
-    pub fn finish(&mut self, sink: &mut dyn Sink) {
-        match self.decoder.try_finish() {
-            Ok(()) => {
-                self.drain(sink);
-                self.inner.finish(sink);
+    fn feed_piece(&mut self, mut piece: &[u8], sink: &mut dyn Sink) -> bool {
+        while !piece.is_empty() {
+            match &mut self.member {
+                Member::Reading(dec) => match dec.write(piece) {
+                    Ok(0) => {
+                        // The member ended (its CRC and size are checked here).
+                        if let Err(e) = dec.try_finish() {
+                            self.fail(sink, format!("corrupt gzip member: {e}"));
+                            return false;
+                        }
+                        self.spare.append(dec.get_mut());
+                        self.member = Member::Between;
+                    }
+                    Ok(n) => {
+                        self.consumed += n as u64;
+                        piece = &piece[n..];
+                    }
+                    Err(e) => {
+                        self.fail(sink, format!("corrupt gzip stream: {e}"));
+                        return false;
+                    }
+                },
+                Member::Between => {
+                    self.member = if piece[0] == 0 {
+                        Member::Padding {
+                            from: self.consumed,
+                        }
+                    } else {
+                        Member::Reading(Box::new(GzDecoder::new(Vec::new())))
+                    };
+                }
+                Member::Padding { from } => match piece.iter().position(|&b| b != 0) {
+                    None => {
+                        self.consumed += piece.len() as u64;
+                        piece = &[];
+                    }
+                    Some(i) => {
+                        let from = *from;
+                        self.consumed += i as u64;
+                        self.fail(
+                                sink,
+                                format!(
+                                    "data after the gzip stream's zero padding (padding from offset {from}), not read"
+                                ),
+                            );
+                        return false;
+                    }
+                },
             }
-            Err(e) => self.fail(sink, format!("gzip stream cut short or corrupt: {e}")),
         }
+        true
+    }
+
+    pub fn finish(&mut self, sink: &mut dyn Sink) {
+        match &mut self.member {
+            Member::Reading(dec) => {
+                if let Err(e) = dec.try_finish() {
+                    return self.fail(sink, format!("gzip stream cut short or corrupt: {e}"));
+                }
+                self.spare.append(dec.get_mut());
+            }
+            Member::Between => {}
+            Member::Padding { from } => sink.note(
+                Location {
+                    offset: Some(*from),
+                    ..Default::default()
+                },
+                format!(
+                    "{} zero bytes of padding after the gzip stream, ignored",
+                    self.consumed - *from
+                ),
+            ),
+        }
+        self.drain(sink);
+        self.inner.finish(sink);
     }
 
     fn drain(&mut self, sink: &mut dyn Sink) {
-        let out = std::mem::take(self.decoder.get_mut());
+        if let Member::Reading(dec) = &mut self.member {
+            self.spare.append(dec.get_mut());
+        }
+        let out = std::mem::take(&mut self.spare);
         if !out.is_empty() {
             self.inner.feed(&out, sink);
+        }
+        // Give the (reused) buffer back, unless a bomb made it large.
+        if out.capacity() <= (1 << 20) {
+            self.spare = out;
+            self.spare.clear();
         }
     }
 

@@ -28,6 +28,9 @@ pub const MAX_RECORD_BYTES: usize = 8 << 20;
 pub trait Sink {
     fn record(&mut self, record: RawRecord);
     fn error(&mut self, location: Location, message: String);
+    /// Something worth knowing that is neither a record nor an error (such
+    /// as padding after a gzip stream).
+    fn note(&mut self, _location: Location, _message: String) {}
 }
 
 /// A container format's reader.
@@ -144,6 +147,16 @@ impl ContainerReader {
             info.encoding = inner.encoding;
         }
         info
+    }
+
+    /// The content is known to be unreadable (unrecognised, corrupt): more
+    /// bytes would only be discarded, so a reader of an endless stream stops.
+    pub fn is_failed(&self) -> bool {
+        match &self.state {
+            State::Failed => true,
+            State::Gzip(g) => g.is_failed(),
+            _ => false,
+        }
     }
 
     /// Raw bytes fed so far.
