@@ -438,3 +438,36 @@ fn gzip_zero_padding_is_the_end_not_an_error() {
     let r = detect("padded-junk.json.gz", &gz);
     assert_eq!((r.stats.events, r.stats.errors), (1, 1));
 }
+
+// Fuzzing findings: each input the fuzzers flagged, run as the fuzz driver
+// runs it (the first byte chooses the piece size), with a hang guard.
+#[test]
+fn fuzz_findings_stay_fixed() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fuzz");
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let data = std::fs::read(entry.path()).unwrap();
+        let Some((&first, rest)) = data.split_first() else {
+            continue;
+        };
+        let piece = 1 + (first as usize % 64) * (first as usize % 64);
+        let t = std::time::Instant::now();
+        let r = detect_bytes("fuzz", rest, piece, Options::default());
+        assert_reconciles(&r);
+        assert!(
+            t.elapsed().as_secs() < 5,
+            "{:?}: {:?}",
+            entry.path(),
+            t.elapsed()
+        );
+    }
+}
+
+#[test]
+fn sniffing_tiny_pieces_is_linear() {
+    // 60,000 bytes that no format can decide on before the end, one byte at a time.
+    let text = "a".repeat(60_000);
+    let t = std::time::Instant::now();
+    let r = detect_bytes("undecided.txt", text.as_bytes(), 1, Options::default());
+    assert_eq!(r.stats.errors, 1);
+    assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+}

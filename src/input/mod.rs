@@ -118,6 +118,9 @@ enum State {
 /// Reads one input of any supported container.
 pub struct ContainerReader {
     state: State,
+    /// Decoded text needed before sniffing again: it doubles each time, so
+    /// that tiny pieces cost linear time (re-sniffing per piece was quadratic).
+    next_sniff: usize,
     info: InputInfo,
     bytes: u64,
     finished: bool,
@@ -133,6 +136,7 @@ impl ContainerReader {
     pub fn new() -> Self {
         ContainerReader {
             state: State::Sniff(Vec::new()),
+            next_sniff: 0,
             info: InputInfo::default(),
             bytes: 0,
             finished: false,
@@ -298,8 +302,11 @@ impl ContainerReader {
                     Some(r) => r.feed(&decoded, sink),
                     None => {
                         pending.extend_from_slice(&decoded);
-                        let pending = std::mem::take(pending);
-                        self.start_text(pending, sink, false);
+                        if pending.len() >= self.next_sniff {
+                            self.next_sniff = pending.len() * 2;
+                            let pending = std::mem::take(pending);
+                            self.start_text(pending, sink, false);
+                        }
                     }
                 }
             }
