@@ -31,6 +31,48 @@ cp "$opt" pkg/node/schtasks_detect_bg.wasm
 # The raw-exports typing wasm-bindgen emits for `web` uses `any`; the public
 # surface must not.
 sed -i 's/: any/: unknown/g' pkg/web/schtasks_detect.d.ts pkg/node/schtasks_detect.d.ts
+# A restart hook in each glue: a new instance from the compiled module (src/js/guard.js).
+cat >> pkg/web/schtasks_detect.js <<'JS'
+
+/** Re-creates the instance from the compiled module, after a trap (see index.js). */
+export function __restart() {
+    const module = wasmModule;
+    wasm = undefined;
+    initSync({ module });
+}
+JS
+cat >> pkg/node/schtasks_detect.js <<'JS'
+
+/** Re-creates the instance from the compiled module, after a trap (see index.js). */
+exports.__restart = function () {
+    wasmInstance = new WebAssembly.Instance(wasmModule, __wbg_get_imports());
+    wasm = wasmInstance.exports;
+    cachedDataViewMemory0 = null;
+    cachedUint8ArrayMemory0 = null;
+    wasm.__wbindgen_start();
+};
+JS
+grep -q 'cachedUint8ArrayMemory0 = null' pkg/node/schtasks_detect.js
+{
+  echo "import * as glue from './schtasks_detect.js';"
+  echo "export { default, initSync } from './schtasks_detect.js';"
+  cat src/js/guard.js
+  echo "export { Detector, detect, detectBytes, toCsv, rule, restarts, __trap };"
+} > pkg/web/index.js
+{
+  echo "'use strict';"
+  echo "const glue = require('./schtasks_detect.js');"
+  cat src/js/guard.js
+  echo "module.exports = { Detector, detect, detectBytes, toCsv, rule, restarts, __trap };"
+} > pkg/node/index.js
+for t in web node; do
+  cat > pkg/$t/index.d.ts <<'TS'
+export * from './schtasks_detect.js';
+TS
+  [ $t = web ] && echo "export { default } from './schtasks_detect.js';" >> pkg/web/index.d.ts
+  echo "/** How many times the instance was re-created after a trap. */
+export function restarts(): number;" >> pkg/$t/index.d.ts
+done
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 cat > pkg/package.json <<JSON
 {
@@ -40,12 +82,12 @@ cat > pkg/package.json <<JSON
   "license": "Apache-2.0",
   "exports": {
     ".": {
-      "types": "./web/schtasks_detect.d.ts",
-      "node": "./node/schtasks_detect.js",
-      "default": "./web/schtasks_detect.js"
+      "types": "./web/index.d.ts",
+      "node": "./node/index.js",
+      "default": "./web/index.js"
     }
   },
-  "types": "./web/schtasks_detect.d.ts",
+  "types": "./web/index.d.ts",
   "files": ["web", "node"]
 }
 JSON

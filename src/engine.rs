@@ -200,7 +200,11 @@ impl Detector {
 
     pub fn with_rule(rule: Arc<CompiledRule>, options: Options) -> Result<Detector, String> {
         let filter = match &options.filter {
-            Some(f) => expr::parse(f).map_err(|e| format!("invalid filter {f:?}: {e}"))?,
+            Some(f) => expr::parse(f).map_err(|e| {
+                let shown: String = f.chars().take(80).collect();
+                let more = if shown.len() < f.len() { "…" } else { "" };
+                format!("invalid filter {shown:?}{more}: {e}")
+            })?,
             None => rule.search.filter.clone(),
         };
         let by = rule.search.by.clone();

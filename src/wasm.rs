@@ -2,10 +2,20 @@
 //! the engine. Results are the same structure and values as the CLI's
 //! `--format json`. Every entry point returns an error (a JS exception) or an
 //! error entry in `stats`; none can leave the instance unusable.
+//!
+//! JS values come in through `JSON.stringify`, called with `catch`, and are
+//! parsed by serde_json (nesting limit 128): a JS exception (a throwing
+//! getter, a cyclic object, a BigInt) never unwinds through wasm frames, which
+//! would leave the shadow stack pointer behind and poison the instance, and no
+//! conversion recurses without bound. Parameters arrive as plain JS values and
+//! are checked here, not by generated glue. Should a trap still happen, the
+//! package's wrapper (`src/js/`) re-creates the instance.
 
 use crate::engine::{self, Options};
 use serde::Deserialize;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -130,7 +140,12 @@ export interface FileStats {
   /** At most 1000 errors are listed; error_count counts them all. */
   errors: ErrorEntry[];
   readable: boolean;
+  /** Facts that are neither events nor errors (e.g. zero padding after a gzip stream). */
+  notes?: ErrorEntry[];
 }
+
+/** A path a directory walk met and did not read (CLI only). */
+export interface Skipped { path: string; reason: string; }
 
 export interface ModeComparison {
   parity_rows: number;
@@ -154,6 +169,7 @@ export interface Stats {
   rows: number;
   rows_filtered_out: number;
   comparison: ModeComparison;
+  skipped?: Skipped[];
 }
 
 export interface DetectResult {
@@ -212,6 +228,58 @@ extern "C" {
     pub type JsEvents;
     #[wasm_bindgen(typescript_type = "RuleDefinition")]
     pub type JsRule;
+    #[wasm_bindgen(typescript_type = "Uint8Array")]
+    pub type JsBytes;
+    #[wasm_bindgen(typescript_type = "string")]
+    pub type JsFileName;
+    #[wasm_bindgen(typescript_type = "string[]")]
+    pub type JsColumns;
+    #[wasm_bindgen(typescript_type = "object[]")]
+    pub type JsItems;
+}
+
+/// A JS value's JSON text, or why it has none (the exception is caught in JS).
+fn json_text(v: &JsValue) -> Result<String, String> {
+    match js_sys::JSON::stringify(v) {
+        Ok(s) => s
+            .as_string()
+            .ok_or_else(|| "not representable as JSON".into()),
+        Err(e) => Err(js_message(&e)),
+    }
+}
+
+/// A caught JS exception's message, read without calling into JS getters.
+fn js_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .and_then(|e| js_sys::Reflect::get(e, &"message".into()).ok())
+        .and_then(|m| m.as_string())
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "a JavaScript exception".into())
+}
+
+/// A JS value as `T`, through its JSON text.
+fn from_js<T: DeserializeOwned>(v: &JsValue, what: &str) -> Result<T, JsError> {
+    let text = json_text(v).map_err(|e| JsError::new(&format!("{what}: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| JsError::new(&format!("{what}: {e}")))
+}
+
+/// Bytes from a `Uint8Array`, or a clear error for anything else.
+fn bytes_of(v: &JsValue, what: &str) -> Result<Vec<u8>, JsError> {
+    v.dyn_ref::<js_sys::Uint8Array>()
+        .map(js_sys::Uint8Array::to_vec)
+        .ok_or_else(|| JsError::new(&format!("{what} must be a Uint8Array")))
+}
+
+/// An optional file name: a string, or undefined/null.
+fn file_name_of(v: Option<JsFileName>) -> Result<Option<String>, JsError> {
+    let Some(v) = v else { return Ok(None) };
+    let v: JsValue = v.into();
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| JsError::new("fileName must be a string"))
 }
 
 #[derive(Deserialize, Default)]
@@ -236,17 +304,17 @@ fn options(js: Option<JsOptions>) -> Result<Options, JsError> {
     if !v.is_object() {
         return Err(JsError::new("invalid options: expected an object"));
     }
-    // serde-wasm-bindgen reads only the fields it knows: reject the others here.
-    for key in js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>()).iter() {
-        let key = key.as_string().unwrap_or_default();
-        if !OPTION_KEYS.contains(&key.as_str()) {
-            return Err(JsError::new(&format!(
-                "invalid options: unknown option {key:?} (known: {})",
-                OPTION_KEYS.join(", ")
-            )));
-        }
+    let value: serde_json::Value = from_js(&v, "invalid options")?;
+    if let Some(key) = value
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !OPTION_KEYS.contains(&k.as_str())))
+    {
+        return Err(JsError::new(&format!(
+            "invalid options: unknown option {key:?} (known: {})",
+            OPTION_KEYS.join(", ")
+        )));
     }
-    let o: OptionsIn = serde_wasm_bindgen::from_value(v)
+    let o: OptionsIn = serde_json::from_value(value)
         .map_err(|e| JsError::new(&format!("invalid options: {e}")))?;
     Options::parse(
         o.mode.as_deref(),
@@ -272,19 +340,42 @@ fn new_detector(opts: Option<JsOptions>) -> Result<engine::Detector, JsError> {
 pub fn detect(events: JsEvents, options: Option<JsOptions>) -> Result<JsResult, JsError> {
     let mut d = new_detector(options)?;
     let events: JsValue = events.into();
-    let array: js_sys::Array = events
-        .dyn_into()
-        .map_err(|_| JsError::new("detect(events): events must be an array of objects"))?;
-    for (i, item) in array.iter().enumerate() {
-        match serde_wasm_bindgen::from_value::<serde_json::Value>(item) {
-            Ok(v) => d.push_value("events", i, v),
-            Err(e) => d.push_error(
-                crate::record::Location {
-                    line: Some(i as u64 + 1),
-                    ..Default::default()
-                },
-                format!("event is not a plain JSON object: {e}"),
-            ),
+    if !events.is_instance_of::<js_sys::Array>() {
+        return Err(JsError::new(
+            "detect(events): events must be an array of objects",
+        ));
+    }
+    // The whole array in one go; if that fails (one bad event), event by event.
+    let whole = json_text(&events)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Vec<serde_json::Value>>(&t).ok());
+    match whole {
+        Some(values) => {
+            for (i, v) in values.into_iter().enumerate() {
+                d.push_value("events", i, v);
+            }
+        }
+        None => {
+            let len = js_sys::Reflect::get(&events, &"length".into())
+                .ok()
+                .and_then(|l| l.as_f64())
+                .unwrap_or(0.0) as u32;
+            for i in 0..len {
+                let value = js_sys::Reflect::get_u32(&events, i)
+                    .map_err(|e| js_message(&e))
+                    .and_then(|item| json_text(&item))
+                    .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
+                match value {
+                    Ok(v) => d.push_value("events", i as usize, v),
+                    Err(e) => d.push_error(
+                        crate::record::Location {
+                            line: Some(i as u64 + 1),
+                            ..Default::default()
+                        },
+                        format!("event is not a plain JSON object: {e}"),
+                    ),
+                }
+            }
         }
     }
     Ok(to_js(&d.finish())?.unchecked_into())
@@ -293,16 +384,34 @@ pub fn detect(events: JsEvents, options: Option<JsOptions>) -> Result<JsResult, 
 /// Runs the detection on one whole file of any supported container, gzip included.
 #[wasm_bindgen(js_name = detectBytes)]
 pub fn detect_bytes(
-    bytes: &[u8],
-    #[wasm_bindgen(js_name = fileName)] file_name: Option<String>,
+    bytes: JsBytes,
+    #[wasm_bindgen(js_name = fileName)] file_name: Option<JsFileName>,
     options: Option<JsOptions>,
 ) -> Result<JsResult, JsError> {
+    let bytes = bytes_of(&bytes, "detectBytes(bytes)")?;
+    let name = file_name_of(file_name)?;
     let mut d = new_detector(options)?;
-    d.begin_file(file_name.as_deref().unwrap_or("input"));
+    d.begin_file(name.as_deref().unwrap_or("input"));
     for piece in bytes.chunks(64 << 10) {
         d.push(piece);
     }
     Ok(to_js(&d.finish())?.unchecked_into())
+}
+
+/// CSV of result items (rows, risk events) with the given columns, cells as
+/// the CLI writes them: RFC 4180 quoting, formulas neutralised.
+#[wasm_bindgen(js_name = toCsv)]
+pub fn to_csv(columns: JsColumns, items: JsItems) -> Result<String, JsError> {
+    let columns: Vec<String> = from_js(&columns.into(), "toCsv(columns)")?;
+    let items: Vec<serde_json::Value> = from_js(&items.into(), "toCsv(items)")?;
+    Ok(crate::report::csv_table(&columns, &items))
+}
+
+/// Traps on purpose: lets the package's tests prove that an instance which
+/// trapped is re-created. Not part of the API.
+#[wasm_bindgen(js_name = __trap, skip_typescript)]
+pub fn trap() {
+    core::arch::wasm32::unreachable()
 }
 
 /// The streaming detector: push files of any size in chunks; memory grows
@@ -327,16 +436,18 @@ impl WasmDetector {
     /// that file and begins a new one.
     pub fn push(
         &mut self,
-        chunk: &[u8],
-        #[wasm_bindgen(js_name = fileName)] file_name: Option<String>,
-    ) {
-        if let Some(name) = file_name
+        chunk: JsBytes,
+        #[wasm_bindgen(js_name = fileName)] file_name: Option<JsFileName>,
+    ) -> Result<(), JsError> {
+        let chunk = bytes_of(&chunk, "push(chunk)")?;
+        if let Some(name) = file_name_of(file_name)?
             && self.file.as_deref() != Some(name.as_str())
         {
             self.inner.begin_file(&name);
             self.file = Some(name);
         }
-        self.inner.push(chunk);
+        self.inner.push(&chunk);
+        Ok(())
     }
 
     /// Ends the current file (what is left in it is read or reported).

@@ -37,6 +37,9 @@ worker.onmessage = (e) => {
   } else if (m.type === 'cancelled') {
     done(`Cancelled after ${fmtBytes(m.bytesDone)} of ${fmtBytes(m.totalBytes)}.`);
     document.body.dataset.state = 'cancelled';
+  } else if (m.type === 'csv') {
+    pendingCsv.get(m.id)?.(m.text);
+    pendingCsv.delete(m.id);
   } else if (m.type === 'error') {
     done(`Error: ${m.message}`, true);
   }
@@ -253,12 +256,16 @@ function renderFiles(files) {
 }
 
 // ---- export (made here, in the browser) ----
+// CSV comes from the engine's own writer in the worker (one implementation
+// for the CLI and the page: RFC 4180 quoting, spreadsheet formulas neutralised).
+const pendingCsv = new Map();
+let csvRequests = 0;
 function csv(columns, items) {
-  const q = (v) => {
-    const s = Array.isArray(v) ? v.join('|') : v && typeof v === 'object' ? JSON.stringify(v) : String(v ?? '');
-    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-  };
-  return [columns.join(','), ...items.map((i) => columns.map((c) => q(i[c])).join(','))].join('\r\n') + '\r\n';
+  const id = ++csvRequests;
+  return new Promise((resolve) => {
+    pendingCsv.set(id, resolve);
+    worker.postMessage({ type: 'csv', id, columns, items });
+  });
 }
 
 function download(name, type, text) {
@@ -271,7 +278,7 @@ function download(name, type, text) {
 }
 
 const RISK_COLUMNS = ['risk_object', 'risk_object_type', 'normalized_risk_object', 'risk_score', 'severity', 'threat_object', 'threat_object_type', 'risk_message', 'search_name', 'rule_id', 'annotations', 'analyticstories', 'count', 'firstTime', 'lastTime'];
-$('export-rows-csv').addEventListener('click', () => download('schtasks-rows.csv', 'text/csv', csv(ROW_COLUMNS, state.result.rows)));
+$('export-rows-csv').addEventListener('click', async () => download('schtasks-rows.csv', 'text/csv', await csv(ROW_COLUMNS, state.result.rows)));
 $('export-rows-json').addEventListener('click', () => download('schtasks-rows.json', 'application/json', JSON.stringify(state.result.rows, null, 2)));
-$('export-risk-csv').addEventListener('click', () => download('schtasks-risk-events.csv', 'text/csv', csv(RISK_COLUMNS, state.result.risk_events)));
+$('export-risk-csv').addEventListener('click', async () => download('schtasks-risk-events.csv', 'text/csv', await csv(RISK_COLUMNS, state.result.risk_events)));
 $('export-risk-json').addEventListener('click', () => download('schtasks-risk-events.json', 'application/json', JSON.stringify(state.result.risk_events, null, 2)));

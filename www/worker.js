@@ -1,6 +1,6 @@
 // The page's worker: streams each file into the wasm Detector, so the page
 // stays responsive and memory holds the aggregate state, not the files.
-import init, { Detector } from './pkg/web/schtasks_detect.js';
+import init, { Detector, toCsv } from './pkg/web/index.js';
 
 let wasm = null;
 let cancelled = false;
@@ -68,7 +68,11 @@ async function run(files, options) {
 
 onmessage = (e) => {
   const msg = e.data;
-  if (msg.type === 'cancel') {
+  if (msg.type === 'csv') {
+    // Exports are written by the engine's one CSV writer (formulas neutralised).
+    ready.then(() => postMessage({ type: 'csv', id: msg.id, text: toCsv(msg.columns, msg.items) }))
+      .catch((err) => postMessage({ type: 'error', message: String(err && err.message ? err.message : err) }));
+  } else if (msg.type === 'cancel') {
     cancelled = true;
   } else if (msg.type === 'run') {
     cancelled = false; // here, not in run(): a cancel that follows this message must win

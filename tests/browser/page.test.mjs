@@ -192,11 +192,25 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
       await page.screenshot({ path: join(shots, '06-injection-as-text.png'), fullPage: true });
     });
 
+    await t.test('CSV exports neutralise spreadsheet formulas (CWE-1236), as the CLI does', async () => {
+      const line = JSON.stringify({
+        EventID: 1, Channel: 'Microsoft-Windows-Sysmon/Operational', Hostname: '@host', UtcTime: '2024-01-01 00:00:00.000',
+        Image: 'C:\\Windows\\System32\\schtasks.exe', CommandLine: '=HYPERLINK("http://evil","x") schtasks /create /s h2',
+        User: 'D\\-u', ParentImage: 'C:\\x\\cmd.exe',
+      });
+      await page.setInputFiles('#file-input', { name: 'formula.json', mimeType: 'application/json', buffer: Buffer.from(line + '\n') });
+      await page.waitForFunction(() => document.body.dataset.state === 'done' && window.__schtasks.result.stats.files[0].file === 'formula.json');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-rows-csv')]);
+      const csv = readFileSync(await download.path(), 'utf8');
+      assert.match(csv, /"'=HYPERLINK\(""http:\/\/evil""/);
+      assert.match(csv, /,"'@host","'-u",/);
+    });
+
     await t.test('a 200 MB log: the progress bar moves, wasm memory stays under 256 MB', async () => {
       const big = join(out, 'generated-200mb.json');
       const { lines, hits } = await writeLog(big, 200e6);
       const seen = new Set();
-      await page.click('#drilldown-close');
+      if (await page.isVisible('#drilldown-close')) await page.click('#drilldown-close');
       await page.evaluate(() => window.scrollTo(0, 0));
       const t0 = Date.now();
       await page.setInputFiles('#file-input', big);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const require = createRequire(import.meta.url);
-export const wasm = require(join(root, 'pkg/node/schtasks_detect.js'));
+export const wasm = require(join(root, 'pkg/node/index.js'));
 export const cli = join(root, 'target/release/schtasks-detect');
 export const data = join(root, '..', 'shared', 'data');
 export const hasData = existsSync(join(data, 'EXPECTED.json'));

@@ -1,7 +1,7 @@
 // Type-checked (tsc --strict --noEmit) against pkg/web's declarations: every
 // shape a consumer touches is typed, none is `any`.
-import init, { Detector, detect, detectBytes, rule } from '../../../pkg/web/schtasks_detect.js';
-import type { DetectOptions, DetectResult, Row, RiskEvent, Match, FileStats, Progress, RiskObjectSummary } from '../../../pkg/web/schtasks_detect.js';
+import init, { Detector, detect, detectBytes, rule, toCsv, restarts } from '../../../pkg/web/index.js';
+import type { DetectOptions, DetectResult, Row, RiskEvent, Match, FileStats, Progress, RiskObjectSummary } from '../../../pkg/web/index.js';
 
 export async function demo(bytes: Uint8Array): Promise<string[]> {
   await init();
@@ -23,5 +23,9 @@ export async function demo(bytes: Uint8Array): Promise<string[]> {
   const again: DetectResult = detectBytes(bytes, 'b.json', { mode: 'parity' });
   const fromEvents: DetectResult = detect([{ process_name: 'schtasks.exe', process: 'schtasks /create /s h' }]);
   const id: string = rule().id;
-  return [String(count), String(p.bytes), ...tactics, String(where), ...errs, String(objects.length), String(again.rows.length), String(fromEvents.stats.process_creation.cim), id];
+  const csv: string = toCsv(['process', 'count'], r.rows);
+  const lost: number = restarts();
+  const notes: string[] = files.flatMap((f) => (f.notes ?? []).map((n) => n.message));
+  const skipped: string[] = (r.stats.skipped ?? []).map((s) => `${s.path}: ${s.reason}`);
+  return [String(count), String(p.bytes), ...tactics, String(where), ...errs, String(objects.length), String(again.rows.length), String(fromEvents.stats.process_creation.cim), id, csv, String(lost), ...notes, ...skipped];
 }

@@ -1,0 +1,70 @@
+// The package's public entry points, around the wasm-bindgen glue (`glue`).
+// After a trap (an engine bug, or memory exhausted) a wasm instance cannot be
+// trusted: its stack pointer and heap are left mid-call, and every later call
+// would fail. Each entry point here catches a trap, re-creates the instance
+// from the already compiled module (no new fetch), and rethrows; the next call
+// runs on the new instance. Detectors of the lost instance refuse further
+// calls with a clear error instead of touching the new one.
+// (Assembled by scripts/build-wasm.sh into pkg/web/index.js and pkg/node/index.js.)
+
+let generation = 0;
+/** WeakRefs to the glue Detectors of the current instance. */
+const live = new Set();
+
+function restartInstance() {
+  for (const ref of live) {
+    const inner = ref.deref();
+    // Detach it from the glue's finalizer, which would free its pointer in the new instance.
+    if (inner && inner.__wbg_ptr) inner.__destroy_into_raw();
+  }
+  live.clear();
+  generation += 1;
+  glue.__restart();
+}
+
+function guarded(call) {
+  try {
+    return call();
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) restartInstance();
+    throw e;
+  }
+}
+
+/** How many times the instance was re-created after a trap. */
+function restarts() {
+  return generation;
+}
+
+class Detector {
+  #inner;
+  #generation;
+
+  constructor(options) {
+    this.#inner = guarded(() => new glue.Detector(options));
+    this.#generation = generation;
+    for (const ref of live) if (!ref.deref()?.__wbg_ptr) live.delete(ref);
+    live.add(new WeakRef(this.#inner));
+  }
+
+  #call(method) {
+    if (this.#generation !== generation) {
+      throw new Error('this Detector was lost when the engine restarted after an internal error; create a new one');
+    }
+    return guarded(() => method(this.#inner));
+  }
+
+  push(chunk, fileName) { return this.#call((d) => d.push(chunk, fileName)); }
+  endFile() { return this.#call((d) => d.endFile()); }
+  progress() { return this.#call((d) => d.progress()); }
+  finish() { return this.#call((d) => d.finish()); }
+  free() { if (this.#generation === generation && this.#inner.__wbg_ptr) this.#inner.free(); }
+  [Symbol.dispose]() { this.free(); }
+}
+
+const detect = (events, options) => guarded(() => glue.detect(events, options));
+const detectBytes = (bytes, fileName, options) => guarded(() => glue.detectBytes(bytes, fileName, options));
+const toCsv = (columns, items) => guarded(() => glue.toCsv(columns, items));
+const rule = () => guarded(() => glue.rule());
+/** Traps on purpose (tests only). */
+const __trap = () => guarded(() => glue.__trap());
