@@ -34,6 +34,19 @@ thread_local! {
 
 /// Judges one record; `None` drops it.
 pub fn filter_record(record: &[u8], mode: Mode, keep: bool) -> Option<String> {
+    let mut out = Vec::new();
+    filter_into(record, mode, keep, &mut out).then(|| String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Judges one record and writes the answer into `out` (cleared first);
+/// `false` drops the record.
+///
+/// Memory: a matching record of `n` bytes needs about 6n at the peak (its
+/// parsed fields, its CIM event, the answer, which holds the record and the
+/// detection with the CIM fields), besides the host's copy of the record: the
+/// answer is written in place, never built as a string and copied again.
+pub fn filter_into(record: &[u8], mode: Mode, keep: bool, out: &mut Vec<u8>) -> bool {
+    out.clear();
     let judge = |value: Value| match mode {
         Mode::Parity => PARITY.with(|a| a.judge(value)),
         Mode::Precise => PRECISE.with(|a| a.judge(value)),
@@ -42,67 +55,110 @@ pub fn filter_record(record: &[u8], mode: Mode, keep: bool) -> Option<String> {
     let value: Value = match serde_json::from_slice(text) {
         Ok(v) => v,
         Err(e) => {
-            return keep.then(|| {
-                serde_json::json!({ KEY: {"error": format!("invalid JSON record: {e}")} })
-                    .to_string()
-            });
+            if keep {
+                let err =
+                    serde_json::json!({ KEY: {"error": format!("invalid JSON record: {e}")} });
+                let _ = serde_json::to_writer(&mut *out, &err);
+            }
+            return keep;
         }
     };
     let is_object = value.is_object();
     // Rare: the record already has our key; it is replaced, so go through a map.
     let own_key = value.get(KEY).is_some().then(|| value.clone());
-    // Valid JSON is valid UTF-8: the record goes back as it came, not re-serialized.
-    let original = || String::from_utf8_lossy(text).into_owned();
     match judge(value) {
         Ok(Verdict::Match(detection, ev)) => {
-            let mut det = match detection {
-                Value::Object(d) => d,
-                _ => serde_json::Map::new(),
-            };
-            if let Ok(cim) = serde_json::to_value(&*ev) {
-                det.insert("cim".into(), cim);
-            }
-            let det = Value::Object(det);
-            Some(match own_key {
+            match own_key {
                 Some(Value::Object(mut o)) => {
+                    let mut det = detection;
+                    if let (Value::Object(d), Ok(cim)) = (&mut det, serde_json::to_value(&*ev)) {
+                        d.insert("cim".into(), cim);
+                    }
                     o.insert(KEY.into(), det);
-                    Value::Object(o).to_string()
+                    let _ = serde_json::to_writer(&mut *out, &o);
                 }
-                _ => with_member(&original(), &det),
-            })
-        }
-        Ok(Verdict::NoMatch | Verdict::Other) => keep.then(original),
-        Err(e) => keep.then(|| {
-            if is_object {
-                original()
-            } else {
-                serde_json::json!({ KEY: {"error": e} }).to_string()
+                // Valid JSON is valid UTF-8: the record goes back as it came.
+                _ => write_with_member(out, text, &detection, &ev),
             }
-        }),
+            true
+        }
+        Ok(Verdict::NoMatch | Verdict::Other) => {
+            if keep {
+                out.extend_from_slice(text);
+            }
+            keep
+        }
+        Err(e) => {
+            if keep {
+                if is_object {
+                    out.extend_from_slice(text);
+                } else {
+                    let _ =
+                        serde_json::to_writer(&mut *out, &serde_json::json!({ KEY: {"error": e} }));
+                }
+            }
+            keep
+        }
     }
 }
 
 /// The member a matching record gains.
 const KEY: &str = "schtasks_detect";
 
-/// Adds `"schtasks_detect": det` at the end of a JSON object's text.
-fn with_member(object: &str, det: &Value) -> String {
+/// Writes a JSON object's text with `"schtasks_detect": {...detection, "cim": ev}`
+/// added at its end.
+fn write_with_member(
+    out: &mut Vec<u8>,
+    object: &[u8],
+    detection: &Value,
+    ev: &schtasks_detect::source::CimEvent,
+) {
     let t = object.trim_ascii();
-    let body = t.strip_suffix('}').unwrap_or(t).trim_ascii_end();
-    let sep = if body.ends_with('{') { "" } else { "," };
-    format!("{body}{sep}\"{KEY}\":{det}}}")
+    let body = t.strip_suffix(b"}").unwrap_or(t).trim_ascii_end();
+    // Room for everything at once: a doubling buffer peaks at three times its content.
+    let cim: usize = schtasks_detect::source::cim::FIELDS
+        .iter()
+        .filter_map(|f| ev.field(f))
+        .map(str::len)
+        .sum::<usize>()
+        + ev.command_line.len();
+    let message = detection
+        .get("risk_message")
+        .and_then(Value::as_str)
+        .map_or(0, str::len);
+    let estimate = body.len() + cim + message;
+    out.reserve(estimate + estimate / 4 + 4096);
+    out.extend_from_slice(body);
+    if !body.ends_with(b"{") {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"");
+    out.extend_from_slice(KEY.as_bytes());
+    out.extend_from_slice(b"\":");
+    let _ = serde_json::to_writer(&mut *out, detection);
+    // Open the detection object again to add the CIM fields.
+    if out.last() == Some(&b'}') {
+        out.pop();
+        if !out.ends_with(b"{") {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"cim\":");
+        let _ = serde_json::to_writer(&mut *out, ev);
+        out.push(b'}');
+    }
+    out.push(b'}');
 }
 
 /// Writes the answer into the reused output buffer, NUL-terminated.
-fn answer(text: Option<String>) -> *const u8 {
+fn answer(record: &[u8], mode: Mode, keep: bool) -> *const u8 {
     OUT.with(|out| {
         let mut buf = out.borrow_mut();
-        buf.clear();
-        if let Some(t) = text {
-            // A NUL inside the JSON would cut it short for the host: JSON escapes
-            // it in strings, so it can only come from here; drop it to be safe.
-            buf.extend(t.bytes().filter(|&b| b != 0));
+        if !filter_into(record, mode, keep, &mut buf) {
+            buf.clear();
         }
+        // A NUL inside the JSON would cut it short for the host: JSON escapes
+        // it in strings, so it cannot come from a valid record; drop it to be safe.
+        buf.retain(|&b| b != 0);
         buf.push(0);
         // Large answers should not pin their memory for the life of the instance.
         if buf.capacity() > 4 << 20 && buf.len() < 64 << 10 {
@@ -121,7 +177,7 @@ unsafe fn run(record: *const u8, record_len: u32, mode: Mode, keep: bool) -> *co
         // SAFETY: the host guarantees `record_len` bytes at `record`.
         unsafe { std::slice::from_raw_parts(record, record_len as usize) }
     };
-    answer(filter_record(bytes, mode, keep))
+    answer(bytes, mode, keep)
 }
 
 macro_rules! export {
@@ -203,9 +259,13 @@ mod tests {
     #[test]
     fn the_member_is_added_to_any_object_text() {
         let det = serde_json::json!({"a": 1});
+        let ev = schtasks_detect::source::CimEvent::default();
         for text in ["{}", " { } \n", "{\"x\":1}", "{\"x\": {\"y\": 2} }\n"] {
-            let out: Value = serde_json::from_str(&with_member(text, &det)).unwrap();
-            assert_eq!(out[KEY], det, "{text}");
+            let mut out = Vec::new();
+            write_with_member(&mut out, text.as_bytes(), &det, &ev);
+            let out: Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(out[KEY]["a"], 1, "{text}");
+            assert_eq!(out[KEY]["cim"]["dest"], "", "{text}");
         }
         let dup = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\Windows\\System32\\schtasks.exe","CommandLine":"schtasks /create /s H /tn x","schtasks_detect":"old"}"#;
         let out: Value =

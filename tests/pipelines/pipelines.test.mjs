@@ -167,3 +167,39 @@ test('the Fluent Bit filter: annotation, keep mode, a 64 KiB event, malformed JS
   for (let i = 0; i < 100000; i++) host.call(i % 2 ? 'schtasks_detect_keep' : 'schtasks_detect_drop_precise', 'win', records[i % 4]);
   assert.equal(host.x.memory.buffer.byteLength, before, 'memory does not grow over 100,000 calls');
 });
+
+test('the Fluent Bit filter needs a bounded multiple of a matching record in heap (README rule)', () => {
+  const hit = {
+    EventID: 4688, Channel: 'Security', Computer: 'ws1', NewProcessName: 'C:\\Windows\\System32\\schtasks.exe',
+    SubjectUserName: 'bob', TargetUserName: '-',
+  };
+  const ratios = [];
+  for (const mib of [1, 2, 4]) {
+    const host = new FluentBitHost(); // a fresh instance: its memory only grows, so its size is the peak
+    host.call('schtasks_detect_drop', 'win', JSON.stringify({ ...hit, CommandLine: 'schtasks /create /s W /tn t' }));
+    const before = host.x.memory.buffer.byteLength;
+    const record = JSON.stringify({ ...hit, CommandLine: `schtasks /create /s BIG /tn t /tr "${'A'.repeat(mib << 20)}"` });
+    const out = JSON.parse(host.call('schtasks_detect_drop', 'win', record));
+    assert.equal(out.schtasks_detect.remote_target, 'BIG');
+    ratios.push((host.x.memory.buffer.byteLength - before) / record.length);
+  }
+  console.log(`filter heap growth per record byte: ${ratios.map((r) => r.toFixed(1)).join(', ')}`);
+  // The README's rule is 16x the largest matching record plus 4 MiB; it was about 23x.
+  for (const r of ratios) assert.ok(r <= 14, `heap grew ${r.toFixed(1)}x the record`);
+});
+
+test('node:wasi: a 3 MB matching record streams out under --no-turbo-fast-api-calls (README limit)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasi-big-'));
+  const cmd = `schtasks /create /s BIG3 /tn t /tr ${'A'.repeat(3 << 20)}`;
+  writeFileSync(join(dir, 'big.json'), `${JSON.stringify({
+    EventID: 1, Channel: 'Microsoft-Windows-Sysmon/Operational', Hostname: 'h', UtcTime: '2020-01-01 00:00:00.000',
+    Image: 'C:\\Windows\\System32\\schtasks.exe', CommandLine: cmd, User: 'D\\u', ParentImage: 'C:\\x\\cmd.exe',
+  })}\n`);
+  const module = join(root, 'target/wasm32-wasip1/release/schtasks-detect.wasm');
+  const r = spawnSync(process.execPath, ['--no-warnings', '--no-turbo-fast-api-calls', join(root, 'tests/pipelines/run_node_wasi.mjs'),
+    module, dir, '--stream', '/data/big.json'], { maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, `status ${r.status} signal ${r.signal}: ${r.stderr}`);
+  const line = JSON.parse(r.stdout.toString());
+  assert.equal(line.detection.remote_target, 'BIG3');
+  assert.equal(line.command_line, cmd);
+});
