@@ -41,8 +41,8 @@ pub fn split(cmdline: &str) -> Vec<String> {
             }
             _ => args.push(prog.to_string()),
         }
-        i = end;
-    }
+        end
+    };
     loop {
         while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
             i += 1;
