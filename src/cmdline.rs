@@ -18,15 +18,14 @@ pub fn split(cmdline: &str) -> Vec<String> {
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     };
     let mut args = Vec::new();
-    let mut i = 0;
     // Program name.
-    if b.first() == Some(&b'"') {
+    let mut i = if b.first() == Some(&b'"') {
         let end = b[1..]
             .iter()
             .position(|&c| c == b'"')
             .map_or(b.len(), |p| p + 1);
         args.push(cmdline[1..end].to_string());
-        i = end + 1;
+        end + 1
     } else {
         let end = b
             .iter()
