@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (cargo-fuzz, libFuzzer, nightly): each target for
 # FUZZ_SECONDS (default 600), seeded from ../shared/data and tests/fixtures.
-# A crash, a hang (over 1 s on an input of at most 64 KiB) or an out-of-memory
+# A crash, a hang (over 1 s on an input of at most 64 KiB; EVTX: a header and two
+# chunks) or an out-of-memory
 # (over 2 GiB) stops the target and leaves the input in fuzz/artifacts/<target>/.
 # Usage: scripts/fuzz.sh [TARGET...]    Summary: fuzz/summary.txt
 set -uo pipefail
@@ -19,8 +20,10 @@ seed_files() { # name pattern...: copies the first 64 KiB of matching files
   local dir=fuzz/corpus/$1; shift
   mkdir -p "$dir"
   [ -d "$data" ] || return 0
+  local cut=65536
+  [ "$(basename "$dir")" = evtx_reader ] && cut=$((4096 + 2 * 65536))
   find "$data" tests/fixtures -type f \( "$@" \) -print0 2>/dev/null | while IFS= read -r -d '' f; do
-    head -c 65536 "$f" > "$dir/seed-$(printf '%s' "$f" | sha1sum | cut -c1-12)"
+    head -c "$cut" "$f" > "$dir/seed-$(printf '%s' "$f" | sha1sum | cut -c1-12)"
   done
 }
 
@@ -64,8 +67,11 @@ for t in "${targets[@]}"; do
   log=fuzz/logs/$t.log
   mkdir -p fuzz/logs "fuzz/artifacts/$t"
   echo "fuzz: $t for ${secs}s"
+  # EVTX needs its 4 KiB header and whole 64 KiB chunks: two chunks' worth.
+  max_len=65536
+  [ "$t" = evtx_reader ] && max_len=$((4096 + 2 * 65536 + 1))
   cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -timeout=1 \
-    -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/" > "$log" 2>&1
+    -max_len="$max_len" -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/" > "$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
