@@ -8,6 +8,10 @@
 //! The detection itself is data: [`rule`] reads the seed's definition and
 //! [`spl`] parses its search.
 
+// No `unsafe` anywhere in the engine: the only unsafe code is the Fluent Bit
+// module's allocator exports, in their own crate.
+#![forbid(unsafe_code)]
+
 pub mod aggregate;
 pub mod annotate;
 pub mod cmdline;
