@@ -1,13 +1,14 @@
 # make run    set up, build, and serve the page on 127.0.0.1 (PORT, default 8080)
 # make test   set up, build everything, run every test (what .ci/run calls)
 # make bench  throughput: native, wasm (detectBytes, Detector), WASI, Fluent Bit filter
+# make rules  regenerate rules/escu (pack, manifest, NOTICE) from ../shared/escu
 # make fuzz   coverage-guided fuzzing, each target FUZZ_SECONDS (default 600); not in make test
 PORT ?= 8080
 WASM_RAW := target/wasm32-unknown-unknown/release/schtasks_detect.wasm
 WASI := target/wasm32-wasip1/release/schtasks-detect.wasm
 FILTER := target/wasm32-unknown-unknown/release/schtasks_detect_fluent_bit.wasm
 
-.PHONY: fuzz run test bench setup setup-test build wasm wasi filter lint clean
+.PHONY: rules fuzz run test bench setup setup-test build wasm wasi filter lint clean
 
 run: setup build wasm
 	node www/serve.mjs $(PORT)
@@ -19,6 +20,9 @@ test: setup-test build wasm wasi filter lint
 bench: setup build wasm wasi filter
 	cargo bench --bench throughput
 	node benches/wasm.mjs
+
+rules:
+	cargo run --release --bin escu-pack -- ../shared/escu rules/escu
 
 fuzz:
 	./scripts/fuzz.sh

@@ -16,6 +16,7 @@ pub mod aggregate;
 pub mod annotate;
 pub mod cmdline;
 pub mod engine;
+pub mod escu;
 pub mod input;
 pub mod matcher;
 pub mod record;

@@ -43,17 +43,20 @@ pub struct TstatsSearch {
     pub filter_macro: Option<String>,
 }
 
-/// Splits on `|` outside quotes and backticks.
-fn split_pipeline(search: &str) -> Vec<String> {
+/// Splits on `|` outside quotes, backticks and `[...]` subsearches.
+pub(crate) fn split_pipeline(search: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let (mut quote, mut tick) = (false, false);
+    let mut subsearch = 0usize;
     let mut prev = '\0';
     for c in search.chars() {
         match c {
             '"' if !tick && prev != '\\' => quote = !quote,
             '`' if !quote => tick = !tick,
-            '|' if !quote && !tick => {
+            '[' if !quote && !tick => subsearch += 1,
+            ']' if !quote && !tick => subsearch = subsearch.saturating_sub(1),
+            '|' if !quote && !tick && subsearch == 0 => {
                 out.push(std::mem::take(&mut cur).trim().to_string());
                 prev = c;
                 continue;

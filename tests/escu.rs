@@ -1,0 +1,95 @@
+//! The ESCU catalogue (`make rules`): the committed pack is what a
+//! regeneration from `../shared/escu` gives, and its manifest agrees with the
+//! independently computed lists of `../shared/data/EXPECTED-PACK.json`.
+
+mod common;
+
+use schtasks_detect::escu::{Manifest, PackRule};
+use std::path::Path;
+
+const BIN: &str = env!("CARGO_BIN_EXE_escu-pack");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn committed(name: &str) -> String {
+    std::fs::read_to_string(Path::new(ROOT).join("rules/escu").join(name)).unwrap()
+}
+
+#[test]
+fn committed_pack_and_manifest_read_back() {
+    let manifest: Manifest = serde_json::from_str(&committed("manifest.json")).unwrap();
+    let pack: Vec<PackRule> = serde_json::from_str(&committed("pack.json")).unwrap();
+    assert_eq!(pack.len(), manifest.supported.len());
+    let ids: Vec<&str> = pack.iter().map(|r| r.detection.id.as_str()).collect();
+    let listed: Vec<&str> = manifest.supported.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, listed);
+    // The seed's detection is in the pack, with the macros its search calls.
+    let seed = pack
+        .iter()
+        .find(|r| r.detection.id == "1297fb80-f42a-4b4a-9c8a-88c066237cf6")
+        .expect("the seed's detection");
+    let macros: Vec<&str> = seed.macros.iter().map(|m| m.name.as_str()).collect();
+    assert!(
+        macros.contains(&"security_content_summariesonly"),
+        "{macros:?}"
+    );
+    assert!(macros.contains(&"security_content_ctime"), "{macros:?}");
+    assert!(committed("NOTICE").contains("Apache License"));
+}
+
+#[test]
+fn regeneration_gives_the_committed_pack() {
+    let escu = Path::new(ROOT).join("../shared/escu");
+    if !escu.join("detections").exists() {
+        return eprintln!("SKIPPED: ../shared/escu is absent");
+    }
+    let out = std::env::temp_dir().join(format!("escu-pack-{}", std::process::id()));
+    let status = std::process::Command::new(BIN)
+        .arg(&escu)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for name in ["manifest.json", "pack.json", "NOTICE"] {
+        let fresh = std::fs::read_to_string(out.join(name)).unwrap();
+        assert!(
+            fresh == committed(name),
+            "rules/escu/{name} differs from a regeneration: run make rules"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn manifest_agrees_with_expected_pack() {
+    let Some(data) = common::shared_data() else {
+        return eprintln!("SKIPPED: ../shared/data is absent");
+    };
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("EXPECTED-PACK.json")).unwrap())
+            .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&committed("manifest.json")).unwrap();
+    assert_eq!(manifest["escu_commit"], expected["escu_commit"]);
+    for list in ["supported", "unsupported"] {
+        let key = |v: &serde_json::Value| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["id"].clone(),
+                        e["name"].clone(),
+                        e["file"].clone(),
+                        e.get("reason").cloned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            key(&manifest[list]),
+            key(&expected["rules"][list]),
+            "{list}"
+        );
+    }
+    assert_eq!(manifest["supported"].as_array().unwrap().len(), 364);
+    assert_eq!(manifest["unsupported"].as_array().unwrap().len(), 811);
+}
