@@ -199,6 +199,18 @@ impl Detector {
     }
 
     pub fn with_rule(rule: Arc<CompiledRule>, options: Options) -> Result<Detector, String> {
+        if let Some(agg) = rule.search.aggregations.iter().find(|a| {
+            matches!(
+                a,
+                Aggregation::Values { .. } | Aggregation::DistinctCount { .. }
+            )
+        }) {
+            return Err(format!(
+                "rule {:?}: the engine does not compute {} yet",
+                rule.rule.name,
+                agg.alias()
+            ));
+        }
         let filter = match &options.filter {
             Some(f) => expr::parse(f).map_err(|e| {
                 let shown: String = f.chars().take(80).collect();
@@ -421,6 +433,10 @@ fn build_report(mut core: Core) -> Report {
                 Aggregation::Count { .. } => Value::Num(state.count),
                 Aggregation::MinTime { .. } => Value::Str(t(state.first)),
                 Aggregation::MaxTime { .. } => Value::Str(t(state.last)),
+                // Refused by `Detector::with_rule` until the aggregator keeps value sets.
+                Aggregation::Values { .. } | Aggregation::DistinctCount { .. } => {
+                    Value::Str(String::new())
+                }
             };
             columns.push((agg.alias().to_string(), v));
         }

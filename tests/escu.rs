@@ -93,3 +93,28 @@ fn manifest_agrees_with_expected_pack() {
     assert_eq!(manifest["supported"].as_array().unwrap().len(), 364);
     assert_eq!(manifest["unsupported"].as_array().unwrap().len(), 811);
 }
+
+#[test]
+fn every_pack_search_parses_into_a_tstats_search() {
+    let pack: Vec<PackRule> = serde_json::from_str(&committed("pack.json")).unwrap();
+    let mut failed = Vec::new();
+    for rule in &pack {
+        match schtasks_detect::spl::TstatsSearch::parse(
+            rule.detection.search.trim().trim_start_matches('|').trim(),
+            &rule.macro_map(),
+        ) {
+            Ok(t) => {
+                assert_eq!(t.datamodel, "Endpoint.Processes", "{}", rule.detection.name);
+                assert!(!t.by.is_empty(), "{}", rule.detection.name);
+            }
+            Err(e) => failed.push(format!("{}: {e}", rule.detection.name)),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} do not parse:\n{}",
+        failed.len(),
+        pack.len(),
+        failed.join("\n")
+    );
+}

@@ -225,6 +225,24 @@ pub struct Manifest {
     pub unsupported: Vec<ManifestEntry>,
 }
 
+impl PackRule {
+    /// The macros as the search parser looks them up: `name`, or `name(N)`
+    /// for a macro of N arguments (Splunk's arity-qualified names).
+    pub fn macro_map(&self) -> std::collections::BTreeMap<String, String> {
+        self.macros
+            .iter()
+            .map(|m| {
+                let key = if m.arguments.is_empty() {
+                    m.name.clone()
+                } else {
+                    format!("{}({})", m.name, m.arguments.len())
+                };
+                (key, m.definition.clone())
+            })
+            .collect()
+    }
+}
+
 /// Reads one detection's YAML.
 pub fn parse_detection(yaml: &str) -> Result<Detection, String> {
     serde_saphyr::from_str(yaml).map_err(|e| e.to_string())
@@ -446,7 +464,7 @@ pub fn catalogue(
                         todo.extend(called_macros(&m.definition));
                     }
                 }
-                let macros = seen
+                let mut macros: Vec<MacroData> = seen
                     .into_iter()
                     .filter_map(|n| defs.get(&n))
                     .map(|m| MacroData {
@@ -455,6 +473,18 @@ pub fn catalogue(
                         arguments: m.arguments.clone(),
                     })
                     .collect();
+                // ESCU generates each detection's `<name>_filter` as `search *`;
+                // the repository does not hold them.
+                for name in called_macros(&d.search) {
+                    if name.ends_with("_filter") && !macros.iter().any(|m| m.name == name) {
+                        macros.push(MacroData {
+                            name,
+                            definition: "search *".into(),
+                            arguments: Vec::new(),
+                        });
+                    }
+                }
+                macros.sort_by(|a, b| a.name.cmp(&b.name));
                 pack.push(PackRule {
                     file: file.clone(),
                     detection: DetectionData::from(&d),

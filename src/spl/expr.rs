@@ -134,7 +134,24 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
             }
             _ => {
                 let mut word = String::new();
+                // A value (after `=`, `!=`, `<`...) may hold balanced
+                // parentheses, as `process=*GetCurrent()*` does in ESCU; an
+                // unbalanced `)` still closes the group around it.
+                let value = matches!(out.last(), Some(Tok::Eq | Tok::NotEq | Tok::Order(_)));
+                let mut depth = 0usize;
                 while let Some(&(_, c)) = chars.peek() {
+                    if value && c == '(' && !word.is_empty() {
+                        depth += 1;
+                        word.push(c);
+                        chars.next();
+                        continue;
+                    }
+                    if value && c == ')' && depth > 0 {
+                        depth -= 1;
+                        word.push(c);
+                        chars.next();
+                        continue;
+                    }
                     if c.is_whitespace() || matches!(c, '(' | ')' | '=' | '"' | '<' | '>') {
                         break;
                     }
@@ -483,6 +500,14 @@ mod tests {
         assert!(!eval(&e, &[("dest", "ws3"), ("user", "bob")]));
         assert!(parse("dest IN ws1").is_err());
         assert!(parse("count >").is_err());
+    }
+
+    #[test]
+    fn values_may_hold_balanced_parentheses() {
+        let e = parse("(a=x (b=*GetCurrent()* OR b=y))").unwrap();
+        assert!(eval(&e, &[("a", "x"), ("b", "[x]::GetCurrent().Name")]));
+        assert!(!eval(&e, &[("a", "x"), ("b", "GetCurrent")]));
+        assert!(eval(&parse("NOT(a=1)").unwrap(), &[("a", "2")]));
     }
 
     #[test]

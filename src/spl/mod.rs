@@ -9,12 +9,29 @@ use expr::{Expr, ParseError};
 use regex_lite::Regex;
 use std::collections::BTreeMap;
 
-/// An aggregation of `tstats`: `count`, `min(_time)`, `max(_time)`.
+/// An aggregation of `tstats`: `count`, `min(_time)`, `max(_time)`,
+/// `values(field)`, `dc(field)`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Aggregation {
-    Count { alias: String },
-    MinTime { alias: String },
-    MaxTime { alias: String },
+    Count {
+        alias: String,
+    },
+    MinTime {
+        alias: String,
+    },
+    MaxTime {
+        alias: String,
+    },
+    /// The distinct values of a field (a multivalue, sorted).
+    Values {
+        field: String,
+        alias: String,
+    },
+    /// How many distinct values a field has.
+    DistinctCount {
+        field: String,
+        alias: String,
+    },
 }
 
 impl Aggregation {
@@ -22,9 +39,53 @@ impl Aggregation {
         match self {
             Aggregation::Count { alias }
             | Aggregation::MinTime { alias }
-            | Aggregation::MaxTime { alias } => alias,
+            | Aggregation::MaxTime { alias }
+            | Aggregation::Values { alias, .. }
+            | Aggregation::DistinctCount { alias, .. } => alias,
         }
     }
+
+    /// The field a `values` or `dc` reads.
+    pub fn field_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Aggregation::Values { field, .. } | Aggregation::DistinctCount { field, .. } => {
+                Some(field)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The deepest nesting of macros within macros expanded.
+const MAX_MACRO_DEPTH: usize = 16;
+
+/// Expands the argument-less macros of a text (`` `process_net` ``), and the
+/// macros their bodies call, up to `MAX_MACRO_DEPTH` levels.
+fn expand_macros(text: &str, macros: &BTreeMap<String, String>) -> Result<String, ParseError> {
+    let mut out = text.to_string();
+    for _ in 0..MAX_MACRO_DEPTH {
+        if !out.contains('`') {
+            return Ok(out);
+        }
+        let mut next = String::with_capacity(out.len());
+        let mut parts = out.split('`');
+        next.push_str(parts.next().unwrap_or(""));
+        while let Some(call) = parts.next() {
+            let Some(after) = parts.next() else {
+                return Err(err("unbalanced backtick in the search"));
+            };
+            let name = call.trim();
+            let body = macros
+                .get(name)
+                .ok_or_else(|| err(format!("unknown macro `{name}`")))?;
+            next.push_str(body);
+            next.push_str(after);
+        }
+        out = next;
+    }
+    Err(err(format!(
+        "macros nested deeper than {MAX_MACRO_DEPTH} levels"
+    )))
 }
 
 /// The seed's search, taken apart.
@@ -138,16 +199,9 @@ impl TstatsSearch {
             .strip_prefix("tstats")
             .ok_or_else(|| err("the search must start with tstats"))?;
 
-        // Expand macros inside the tstats stage (`security_content_summariesonly`).
-        let tick = Regex::new(r"`([^`]+)`").map_err(|e| err(e.to_string()))?;
-        let mut expanded = tstats.to_string();
-        for cap in tick.captures_iter(tstats) {
-            let name = cap[1].trim();
-            let body = macros
-                .get(name)
-                .ok_or_else(|| err(format!("unknown macro `{name}`")))?;
-            expanded = expanded.replace(&cap[0], body);
-        }
+        // Expand macros inside the tstats stage (`security_content_summariesonly`,
+        // `process_net`, and those they call).
+        let expanded = expand_macros(tstats, macros)?;
         let fillnull_value = Regex::new(r"fillnull_value=(\S+)").ok().and_then(|r| {
             r.captures(&expanded)
                 .map(|c| c[1].trim_matches('"').to_string())
@@ -157,9 +211,10 @@ impl TstatsSearch {
             .first()
             .ok_or_else(|| err("tstats without 'from'"))?;
         let head = &expanded[..from];
-        let agg_re =
-            Regex::new(r"(?i)\b(count|min|max)\b(?:\(\s*([^)]*?)\s*\))?(?:\s+as\s+(\w+))?")
-                .map_err(|e| err(e.to_string()))?;
+        let agg_re = Regex::new(
+            r"(?i)\b(count|min|max|values|dc)\b(?:\(\s*([^)]*?)\s*\))?(?:\s+as\s+(\w+))?",
+        )
+        .map_err(|e| err(e.to_string()))?;
         let mut aggregations = Vec::new();
         for c in agg_re.captures_iter(head) {
             let func = c[1].to_ascii_lowercase();
@@ -174,6 +229,14 @@ impl TstatsSearch {
                 },
                 ("max", "_time") => Aggregation::MaxTime {
                     alias: alias.unwrap_or_else(|| "max(_time)".into()),
+                },
+                ("values", f) if !f.is_empty() => Aggregation::Values {
+                    field: f.to_string(),
+                    alias: alias.unwrap_or_else(|| format!("values({f})")),
+                },
+                ("dc", f) if !f.is_empty() => Aggregation::DistinctCount {
+                    field: f.to_string(),
+                    alias: alias.unwrap_or_else(|| format!("dc({f})")),
                 },
                 _ => return Err(err(format!("unsupported aggregation {}", &c[0]))),
             });
@@ -198,7 +261,11 @@ impl TstatsSearch {
             None => (after_where, ""),
         };
         let mut condition = expr::parse(cond_text)?;
-        let mut by: Vec<String> = by_text.split_whitespace().map(str::to_string).collect();
+        let mut by: Vec<String> = by_text
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect();
 
         let mut ctime = Vec::new();
         let mut filter = Expr::All;
@@ -208,11 +275,19 @@ impl TstatsSearch {
                 macro_call(stage).ok_or_else(|| err(format!("unsupported stage '{stage}'")))?;
             match name.as_str() {
                 "drop_dm_object_name" => {
-                    let prefix = format!("{}.", args.first().map(String::as_str).unwrap_or(""));
+                    let object = args.first().map(|a| a.trim_matches('"')).unwrap_or("");
+                    let prefix = format!("{object}.");
                     let strip = |f: &str| f.strip_prefix(&prefix).unwrap_or(f).to_string();
                     condition.map_fields(&strip);
                     for b in &mut by {
                         *b = strip(b);
+                    }
+                    // The field an aggregation reads; its output name stays as
+                    // Splunk gives it (`values(Processes.process)`).
+                    for a in &mut aggregations {
+                        if let Some(f) = a.field_mut() {
+                            *f = strip(f);
+                        }
                     }
                 }
                 _ => {
@@ -300,6 +375,39 @@ mod tests {
     }
 
     #[test]
+    fn nested_macros_values_dc_and_comma_by_lists() {
+        let mut m = macros();
+        m.insert(
+            "process_x".into(),
+            "(Processes.process_name=x.exe OR `process_y`)".into(),
+        );
+        m.insert(
+            "process_y".into(),
+            "Processes.original_file_name=y.exe".into(),
+        );
+        let s = "| tstats `security_content_summariesonly` count values(Processes.process) dc(Processes.user) as users min(_time) as firstTime from datamodel=Endpoint.Processes where `process_x` by Processes.dest, Processes.user | `drop_dm_object_name(\"Processes\")` | `x_filter`";
+        let t = TstatsSearch::parse(s, &m).unwrap();
+        assert_eq!(t.by, ["dest", "user"]);
+        let mut fields = Vec::new();
+        t.condition.fields(&mut fields);
+        assert_eq!(fields, ["process_name", "original_file_name"]);
+        assert_eq!(
+            t.aggregations[1],
+            Aggregation::Values {
+                field: "process".into(),
+                alias: "values(Processes.process)".into()
+            }
+        );
+        assert_eq!(
+            t.aggregations[2],
+            Aggregation::DistinctCount {
+                field: "user".into(),
+                alias: "users".into()
+            }
+        );
+    }
+
+    #[test]
     fn rejects_what_it_cannot_run() {
         assert!(TstatsSearch::parse("| stats count", &macros()).is_err());
         assert!(
@@ -310,7 +418,23 @@ mod tests {
             .is_err()
         );
         assert!(
-            TstatsSearch::parse("| tstats dc(x) from datamodel=X where a=1", &macros()).is_err()
+            TstatsSearch::parse("| tstats sum(x) from datamodel=X where a=1", &macros()).is_err()
         );
+        assert!(
+            TstatsSearch::parse("| tstats values() from datamodel=X where a=1", &macros()).is_err()
+        );
+        assert!(
+            TstatsSearch::parse(
+                "| tstats count from datamodel=X where `nope` a=1",
+                &macros()
+            )
+            .is_err()
+        );
+        let mut looped = macros();
+        looped.insert("a".into(), "`b`".into());
+        looped.insert("b".into(), "`a`".into());
+        let e =
+            TstatsSearch::parse("| tstats count from datamodel=X where `a`", &looped).unwrap_err();
+        assert!(e.0.contains("nested deeper"), "{e}");
     }
 }
