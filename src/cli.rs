@@ -223,9 +223,15 @@ fn show(path: &Path) -> String {
 }
 
 /// Reads one input into the detector; `after` runs after each piece (stream
-/// output). Reading stops once the content is known to be unreadable, so an
-/// endless stream (`/dev/zero`, a FIFO of junk) ends.
-fn read_into(det: &mut Detector, name: &str, reader: &mut dyn Read, after: &mut dyn FnMut()) {
+/// output) and returns `false` when the output is gone. Reading stops then,
+/// and once the content is known to be unreadable, so an endless stream
+/// (`/dev/zero`, a FIFO of junk, `tail -F` into a closed pipe) ends.
+fn read_into(
+    det: &mut Detector,
+    name: &str,
+    reader: &mut dyn Read,
+    after: &mut dyn FnMut() -> bool,
+) {
     det.begin_file(name);
     let mut buf = vec![0u8; 64 << 10];
     loop {
@@ -233,8 +239,7 @@ fn read_into(det: &mut Detector, name: &str, reader: &mut dyn Read, after: &mut 
             Ok(0) => break,
             Ok(n) => {
                 det.push(&buf[..n]);
-                after();
-                if !det.wants_more() {
+                if !after() || !det.wants_more() {
                     break;
                 }
             }
@@ -311,18 +316,27 @@ pub fn run(
             sink.borrow_mut().push(stream_line(m, rule, tz))
         }));
     }
-    // Stream lines go out as soon as their event is read (a pipeline may never end).
+    // Stream lines go out as soon as their event is read (a pipeline may never
+    // end); the first write that fails (the reader went away) ends the run.
+    let mut write_error: Option<std::io::Error> = None;
     let mut flush = || {
         let mut pending = lines.borrow_mut();
-        if !pending.is_empty() {
-            for l in pending.drain(..) {
-                let _ = writeln!(out, "{l}");
+        if write_error.is_none() && !pending.is_empty() {
+            let written = pending
+                .drain(..)
+                .try_for_each(|l| writeln!(out, "{l}"))
+                .and_then(|()| out.flush());
+            if let Err(e) = written {
+                write_error = Some(e);
             }
-            let _ = out.flush();
         }
+        write_error.is_none()
     };
     let mut seen = HashSet::new();
     for input in &args.inputs {
+        if !flush() {
+            break;
+        }
         if input == "-" {
             read_into(&mut det, "-", stdin, &mut flush);
             continue;
@@ -338,6 +352,10 @@ pub fn run(
                 Err(e) => det.fail_file(&name, format!("cannot open: {e}")),
             }
         }
+    }
+    if let Some(e) = write_error {
+        let _ = writeln!(err, "schtasks-detect: cannot write output, stopped: {e}");
+        return 1;
     }
     let report = det.finish();
     let status = if report.stats.files.iter().all(|f| f.readable) {

@@ -478,3 +478,40 @@ fn sniffing_tiny_pieces_is_linear() {
     assert_eq!(r.stats.errors, 1);
     assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
 }
+
+// An endless stream into a reader that went away (`tail -F log | schtasks-detect
+// --stream - | head -1`): the first failed write ends the run.
+#[test]
+fn stream_output_closed_ends_an_endless_input() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(BIN)
+        .args(["--stream", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let line = format!("{}\n", sysmon("schtasks /create /s h /tn t"));
+    stdin.write_all(line.as_bytes()).unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap(); // and closed
+    assert!(first.contains("\"remote_target\":\"h\""), "{first}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Keep the input coming, as `tail -F` would; the process must end by itself.
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still reading after its output closed"
+        );
+        if stdin.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write output"));
+}
