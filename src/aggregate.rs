@@ -5,7 +5,7 @@
 use crate::record::Location;
 use crate::source::{CimEvent, Source};
 use crate::time::Micros;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// The longest value kept in a row or a kept match. A Windows command line
@@ -104,6 +104,9 @@ pub struct RowState {
     pub matches: Vec<MatchedEvent>,
     /// Matched events beyond the per-row bound, counted but not kept.
     pub matches_dropped: u64,
+    /// The distinct values of each field a `values()` or `dc()` reads, in
+    /// the aggregator's `set_fields` order (byte order, as Splunk sorts them).
+    pub sets: Vec<BTreeSet<String>>,
 }
 
 impl RowState {
@@ -112,6 +115,12 @@ impl RowState {
         self.first = min_opt(self.first, other.first);
         self.last = max_opt(self.last, other.last);
         self.matches_dropped += other.matches_dropped;
+        if self.sets.len() < other.sets.len() {
+            self.sets.resize_with(other.sets.len(), BTreeSet::new);
+        }
+        for (mine, theirs) in self.sets.iter_mut().zip(other.sets) {
+            mine.extend(theirs);
+        }
         for m in other.matches {
             if self.matches.len() < max_matches {
                 self.matches.push(m);
@@ -138,6 +147,8 @@ fn max_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
 
 pub struct Aggregator {
     by: Vec<String>,
+    /// Fields whose distinct values a row keeps (for `values()` and `dc()`).
+    set_fields: Vec<String>,
     fillnull: String,
     max_matches: usize,
     rows: HashMap<Vec<String>, RowState>,
@@ -149,11 +160,18 @@ impl Aggregator {
     pub fn new(by: Vec<String>, fillnull: Option<String>, max_matches: usize) -> Self {
         Aggregator {
             by,
+            set_fields: Vec::new(),
             fillnull: fillnull.unwrap_or_else(|| "null".into()),
             max_matches,
             rows: HashMap::new(),
             kept_bytes: 0,
         }
+    }
+
+    /// Also keeps, per row, the distinct values of these fields.
+    pub fn with_sets(mut self, fields: Vec<String>) -> Self {
+        self.set_fields = fields;
+        self
     }
 
     pub fn by(&self) -> &[String] {
@@ -173,14 +191,19 @@ impl Aggregator {
             .collect()
     }
 
-    pub fn add(
-        &mut self,
-        key: Vec<String>,
-        time: Option<Micros>,
-        matched: impl FnOnce() -> MatchedEvent,
-    ) {
+    pub fn add(&mut self, key: Vec<String>, ev: &CimEvent, matched: impl FnOnce() -> MatchedEvent) {
         let max = self.max_matches;
         let row = self.rows.entry(key).or_default();
+        if row.sets.len() < self.set_fields.len() {
+            row.sets.resize_with(self.set_fields.len(), BTreeSet::new);
+        }
+        // A null field adds nothing, as in Splunk.
+        for (set, field) in row.sets.iter_mut().zip(&self.set_fields) {
+            if let Some(v) = ev.field(field) {
+                set.insert(bounded(v, true).into_owned());
+            }
+        }
+        let time = ev.time;
         row.count += 1;
         row.first = min_opt(row.first, time);
         row.last = max_opt(row.last, time);

@@ -167,10 +167,10 @@ impl Sink for Core {
         }
         let key = self.parity.key(&ev);
         if parity {
-            self.parity.add(key.clone(), ev.time, matched);
+            self.parity.add(key.clone(), &ev, matched);
         }
         if precise {
-            self.precise.add(key, ev.time, matched);
+            self.precise.add(key, &ev, matched);
         }
     }
 
@@ -199,18 +199,6 @@ impl Detector {
     }
 
     pub fn with_rule(rule: Arc<CompiledRule>, options: Options) -> Result<Detector, String> {
-        if let Some(agg) = rule.search.aggregations.iter().find(|a| {
-            matches!(
-                a,
-                Aggregation::Values { .. } | Aggregation::DistinctCount { .. }
-            )
-        }) {
-            return Err(format!(
-                "rule {:?}: the engine does not compute {} yet",
-                rule.rule.name,
-                agg.alias()
-            ));
-        }
         let filter = match &options.filter {
             Some(f) => expr::parse(f).map_err(|e| {
                 let shown: String = f.chars().take(80).collect();
@@ -221,6 +209,7 @@ impl Detector {
         };
         let by = rule.search.by.clone();
         let fill = rule.search.fillnull_value.clone();
+        let sets = rule.search.set_fields();
         let (pmax, qmax) = match options.mode {
             Mode::Parity => (options.max_matches_per_row, 0),
             Mode::Precise => (0, options.max_matches_per_row),
@@ -228,8 +217,8 @@ impl Detector {
         Ok(Detector {
             core: Core {
                 matcher: Matcher::new(rule.search.condition.clone()),
-                parity: Aggregator::new(by.clone(), fill.clone(), pmax),
-                precise: Aggregator::new(by, fill, qmax),
+                parity: Aggregator::new(by.clone(), fill.clone(), pmax).with_sets(sets.clone()),
+                precise: Aggregator::new(by, fill, qmax).with_sets(sets),
                 rule,
                 options,
                 filter,
@@ -433,9 +422,18 @@ fn build_report(mut core: Core) -> Report {
                 Aggregation::Count { .. } => Value::Num(state.count),
                 Aggregation::MinTime { .. } => Value::Str(t(state.first)),
                 Aggregation::MaxTime { .. } => Value::Str(t(state.last)),
-                // Refused by `Detector::with_rule` until the aggregator keeps value sets.
                 Aggregation::Values { .. } | Aggregation::DistinctCount { .. } => {
-                    Value::Str(String::new())
+                    let set = search
+                        .set_fields()
+                        .iter()
+                        .position(|f| Some(f.as_str()) == agg.field())
+                        .and_then(|i| state.sets.get(i));
+                    match agg {
+                        Aggregation::Values { .. } => Value::List(
+                            set.map(|s| s.iter().cloned().collect()).unwrap_or_default(),
+                        ),
+                        _ => Value::Num(set.map_or(0, |s| s.len() as u64)),
+                    }
                 }
             };
             columns.push((agg.alias().to_string(), v));

@@ -11,13 +11,18 @@ use serde::ser::{SerializeMap, Serializer};
 pub enum Value {
     Str(String),
     Num(u64),
+    /// A multivalue (`values()`), sorted as Splunk sorts it.
+    List(Vec<String>),
 }
 
 impl Value {
+    /// The value as text; a multivalue's values one per line, as Splunk
+    /// writes a multivalue field in CSV.
     pub fn as_string(&self) -> String {
         match self {
             Value::Str(s) => s.clone(),
             Value::Num(n) => n.to_string(),
+            Value::List(v) => v.join("\n"),
         }
     }
 }
@@ -44,6 +49,7 @@ impl Serialize for Value {
         match self {
             Value::Str(x) => s.serialize_str(x),
             Value::Num(x) => s.serialize_u64(*x),
+            Value::List(v) => v.serialize(s),
         }
     }
 }

@@ -118,3 +118,58 @@ fn every_pack_search_parses_into_a_tstats_search() {
         failed.join("\n")
     );
 }
+
+#[test]
+fn values_and_dc_are_computed_per_row() {
+    use schtasks_detect::rule::{CompiledRule, Rule};
+    use schtasks_detect::{Detector, Options};
+    let mut rule = Rule::seed();
+    let filter = rule
+        .macros
+        .keys()
+        .find(|k| k.ends_with("_filter"))
+        .unwrap()
+        .clone();
+    rule.search = format!(
+        "| tstats `security_content_summariesonly` count values(Processes.process) dc(Processes.user) as users \
+         min(_time) as firstTime max(_time) as lastTime from datamodel=Endpoint.Processes \
+         where Processes.process_name=schtasks.exe by Processes.dest | `drop_dm_object_name(Processes)` \
+         | `security_content_ctime(firstTime)` | `security_content_ctime(lastTime)` | `{filter}`"
+    );
+    let rule = std::sync::Arc::new(CompiledRule::new(rule).unwrap());
+    let mut d = Detector::with_rule(rule, Options::default()).unwrap();
+    d.begin_file("e.json");
+    for (cmd, user, host) in [
+        ("schtasks /b", "u1", "h1"),
+        ("schtasks /a", "u2", "h1"),
+        ("schtasks /a", "u1", "h1"),
+        ("schtasks /c", "u3", "h2"),
+    ] {
+        let ev = serde_json::json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Hostname": host,
+            "UtcTime": "2020-01-01 00:00:00.000", "Image": "C:\\Windows\\System32\\schtasks.exe", "CommandLine": cmd,
+            "User": format!("D\\{user}"), "ParentImage": "C:\\x\\cmd.exe"});
+        d.push(format!("{ev}\n").as_bytes());
+    }
+    let r = d.finish();
+    let json = serde_json::to_value(&r.rows).unwrap();
+    assert_eq!(json[0]["dest"], "h1");
+    assert_eq!(json[0]["count"], 3);
+    assert_eq!(
+        json[0]["values(Processes.process)"],
+        serde_json::json!(["schtasks /a", "schtasks /b"])
+    );
+    assert_eq!(json[0]["users"], 2);
+    assert_eq!(
+        json[1]["values(Processes.process)"],
+        serde_json::json!(["schtasks /c"])
+    );
+    assert_eq!(json[1]["users"], 1);
+    // In CSV a multivalue is its values one per line, as Splunk writes it.
+    let mut csv = Vec::new();
+    schtasks_detect::cli::write_csv(&r, &mut csv).unwrap();
+    assert!(
+        String::from_utf8(csv)
+            .unwrap()
+            .contains(",\"schtasks /a\nschtasks /b\",2,")
+    );
+}

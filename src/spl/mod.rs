@@ -46,6 +46,16 @@ impl Aggregation {
     }
 
     /// The field a `values` or `dc` reads.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Aggregation::Values { field, .. } | Aggregation::DistinctCount { field, .. } => {
+                Some(field)
+            }
+            _ => None,
+        }
+    }
+
+    /// The field a `values` or `dc` reads, to rename it.
     pub fn field_mut(&mut self) -> Option<&mut String> {
         match self {
             Aggregation::Values { field, .. } | Aggregation::DistinctCount { field, .. } => {
@@ -53,6 +63,19 @@ impl Aggregation {
             }
             _ => None,
         }
+    }
+}
+
+impl TstatsSearch {
+    /// The fields whose distinct values a row keeps, once each, in order.
+    pub fn set_fields(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for f in self.aggregations.iter().filter_map(Aggregation::field) {
+            if !out.iter().any(|o| o == f) {
+                out.push(f.to_string());
+            }
+        }
+        out
     }
 }
 
