@@ -50,7 +50,7 @@ pub struct Tags {
     pub observable: Vec<Observable>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Observable {
     pub name: String,
     #[serde(rename = "type")]
@@ -70,7 +70,7 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D
 }
 
 /// A macro definition (`macros/*.yml`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Macro {
     pub name: String,
     pub definition: String,
@@ -253,6 +253,129 @@ pub fn parse_macro(yaml: &str) -> Result<Macro, String> {
     serde_saphyr::from_str(yaml).map_err(|e| e.to_string())
 }
 
+/// A supported detection as the engine embeds it: the YAML's fields, and the
+/// macros its search calls (transitively), so the pack stands alone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PackRule {
+    pub file: String,
+    #[serde(flatten)]
+    pub detection: DetectionData,
+    pub macros: Vec<Macro>,
+}
+
+/// `Detection` in the pack's own, stable form.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DetectionData {
+    pub id: String,
+    pub name: String,
+    pub version: Option<u32>,
+    pub search: String,
+    pub data_source: Vec<String>,
+    pub analytic_story: Vec<String>,
+    pub mitre_attack_id: Vec<String>,
+    pub message: Option<String>,
+    pub risk_score: Option<u32>,
+    pub confidence: Option<u32>,
+    pub impact: Option<u32>,
+    pub observable: Vec<Observable>,
+}
+
+impl From<&Detection> for DetectionData {
+    fn from(d: &Detection) -> Self {
+        DetectionData {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            version: d.version,
+            search: d.search.clone(),
+            data_source: d.data_source.clone(),
+            analytic_story: d.tags.analytic_story.clone(),
+            mitre_attack_id: d.tags.mitre_attack_id.clone(),
+            message: d.tags.message.clone(),
+            risk_score: d.tags.risk_score,
+            confidence: d.tags.confidence,
+            impact: d.tags.impact,
+            observable: d.tags.observable.clone(),
+        }
+    }
+}
+
+/// The names of the macros a text calls: `` `name` `` or `` `name(...)` ``.
+fn called_macros(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|m| m.split('(').next().unwrap_or(m).trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// Builds the manifest and the pack from the detections (`(file, yaml)`, in
+/// the order given) and the macro YAMLs. A YAML that cannot be read is an
+/// error naming its file: the catalogue is all or nothing.
+pub fn catalogue(
+    commit: &str,
+    detections: &[(String, String)],
+    macros: &[(String, String)],
+) -> Result<(Manifest, Vec<PackRule>), String> {
+    let mut defs = std::collections::BTreeMap::new();
+    for (file, yaml) in macros {
+        let m = parse_macro(yaml).map_err(|e| format!("{file}: {e}"))?;
+        defs.insert(m.name.clone(), m);
+    }
+    let mut manifest = Manifest {
+        escu_commit: commit.to_string(),
+        ..Default::default()
+    };
+    let mut pack = Vec::new();
+    for (file, yaml) in detections {
+        let d = parse_detection(yaml).map_err(|e| format!("{file}: {e}"))?;
+        let entry = |reason: Option<String>| ManifestEntry {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            file: file.clone(),
+            reason,
+        };
+        match classify(&d) {
+            Ok(()) => {
+                manifest.supported.push(entry(None));
+                // Macros called, and the macros they call, once each, by name.
+                let mut seen = std::collections::BTreeSet::new();
+                let mut todo = called_macros(&d.search);
+                while let Some(name) = todo.pop() {
+                    if let Some(m) = defs.get(&name)
+                        && seen.insert(name)
+                    {
+                        todo.extend(called_macros(&m.definition));
+                    }
+                }
+                let mut macros: Vec<Macro> = seen
+                    .into_iter()
+                    .filter_map(|n| defs.get(&n).cloned())
+                    .collect();
+                // ESCU generates each detection's `<name>_filter` as `search *`;
+                // the repository does not hold them.
+                for name in called_macros(&d.search) {
+                    if name.ends_with("_filter") && !macros.iter().any(|m| m.name == name) {
+                        macros.push(Macro {
+                            name,
+                            definition: "search *".into(),
+                            arguments: Vec::new(),
+                        });
+                    }
+                }
+                macros.sort_by(|a, b| a.name.cmp(&b.name));
+                pack.push(PackRule {
+                    file: file.clone(),
+                    detection: DetectionData::from(&d),
+                    macros,
+                });
+            }
+            Err(why) => manifest.unsupported.push(entry(Some(why.to_string()))),
+        }
+    }
+    Ok((manifest, pack))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,156 +466,4 @@ mod tests {
         assert_eq!(m.arguments, ["field"]);
         assert!(parse_detection("name: [unclosed").is_err());
     }
-}
-
-/// A supported detection as the engine embeds it: the YAML's fields, and the
-/// macros its search calls (transitively), so the pack stands alone.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PackRule {
-    pub file: String,
-    #[serde(flatten)]
-    pub detection: DetectionData,
-    pub macros: Vec<MacroData>,
-}
-
-/// `Detection` in the pack's own, stable form.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct DetectionData {
-    pub id: String,
-    pub name: String,
-    pub version: Option<u32>,
-    pub search: String,
-    pub data_source: Vec<String>,
-    pub analytic_story: Vec<String>,
-    pub mitre_attack_id: Vec<String>,
-    pub message: Option<String>,
-    pub risk_score: Option<u32>,
-    pub confidence: Option<u32>,
-    pub impact: Option<u32>,
-    pub observable: Vec<ObservableData>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ObservableData {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub role: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MacroData {
-    pub name: String,
-    pub definition: String,
-    pub arguments: Vec<String>,
-}
-
-impl From<&Detection> for DetectionData {
-    fn from(d: &Detection) -> Self {
-        DetectionData {
-            id: d.id.clone(),
-            name: d.name.clone(),
-            version: d.version,
-            search: d.search.clone(),
-            data_source: d.data_source.clone(),
-            analytic_story: d.tags.analytic_story.clone(),
-            mitre_attack_id: d.tags.mitre_attack_id.clone(),
-            message: d.tags.message.clone(),
-            risk_score: d.tags.risk_score,
-            confidence: d.tags.confidence,
-            impact: d.tags.impact,
-            observable: d
-                .tags
-                .observable
-                .iter()
-                .map(|o| ObservableData {
-                    name: o.name.clone(),
-                    kind: o.kind.clone(),
-                    role: o.role.clone(),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// The names of the macros a text calls: `` `name` `` or `` `name(...)` ``.
-fn called_macros(text: &str) -> Vec<String> {
-    text.split('`')
-        .skip(1)
-        .step_by(2)
-        .map(|m| m.split('(').next().unwrap_or(m).trim().to_string())
-        .filter(|m| !m.is_empty())
-        .collect()
-}
-
-/// Builds the manifest and the pack from the detections (`(file, yaml)`, in
-/// the order given) and the macro YAMLs. A YAML that cannot be read is an
-/// error naming its file: the catalogue is all or nothing.
-pub fn catalogue(
-    commit: &str,
-    detections: &[(String, String)],
-    macros: &[(String, String)],
-) -> Result<(Manifest, Vec<PackRule>), String> {
-    let mut defs = std::collections::BTreeMap::new();
-    for (file, yaml) in macros {
-        let m = parse_macro(yaml).map_err(|e| format!("{file}: {e}"))?;
-        defs.insert(m.name.clone(), m);
-    }
-    let mut manifest = Manifest {
-        escu_commit: commit.to_string(),
-        ..Default::default()
-    };
-    let mut pack = Vec::new();
-    for (file, yaml) in detections {
-        let d = parse_detection(yaml).map_err(|e| format!("{file}: {e}"))?;
-        let entry = |reason: Option<String>| ManifestEntry {
-            id: d.id.clone(),
-            name: d.name.clone(),
-            file: file.clone(),
-            reason,
-        };
-        match classify(&d) {
-            Ok(()) => {
-                manifest.supported.push(entry(None));
-                // Macros called, and the macros they call, once each, by name.
-                let mut seen = std::collections::BTreeSet::new();
-                let mut todo = called_macros(&d.search);
-                while let Some(name) = todo.pop() {
-                    if let Some(m) = defs.get(&name)
-                        && seen.insert(name)
-                    {
-                        todo.extend(called_macros(&m.definition));
-                    }
-                }
-                let mut macros: Vec<MacroData> = seen
-                    .into_iter()
-                    .filter_map(|n| defs.get(&n))
-                    .map(|m| MacroData {
-                        name: m.name.clone(),
-                        definition: m.definition.clone(),
-                        arguments: m.arguments.clone(),
-                    })
-                    .collect();
-                // ESCU generates each detection's `<name>_filter` as `search *`;
-                // the repository does not hold them.
-                for name in called_macros(&d.search) {
-                    if name.ends_with("_filter") && !macros.iter().any(|m| m.name == name) {
-                        macros.push(MacroData {
-                            name,
-                            definition: "search *".into(),
-                            arguments: Vec::new(),
-                        });
-                    }
-                }
-                macros.sort_by(|a, b| a.name.cmp(&b.name));
-                pack.push(PackRule {
-                    file: file.clone(),
-                    detection: DetectionData::from(&d),
-                    macros,
-                });
-            }
-            Err(why) => manifest.unsupported.push(entry(Some(why.to_string()))),
-        }
-    }
-    Ok((manifest, pack))
 }
