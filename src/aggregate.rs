@@ -3,18 +3,21 @@
 //! aggregate state and a bounded sample of matched events are kept.
 
 use crate::record::Location;
+use crate::source::cim::Field;
 use crate::source::{CimEvent, Source};
 use crate::time::Micros;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The longest value kept in a row or a kept match. A Windows command line
 /// is at most 32,767 UTF-16 units (under 96 KiB of UTF-8), so no real one is
 /// ever cut; a longer value is kept truncated, with a marker saying so.
 pub const MAX_VALUE_BYTES: usize = 128 << 10;
 
-/// The most bytes of matched events an aggregator keeps for drilldowns;
-/// matches past it are counted (`matches_dropped`), not kept.
+/// The most bytes of matched events kept for drilldowns, per flagship mode
+/// and for the whole pack; matches past it are counted
+/// (`matches_dropped`), not kept.
 pub const MAX_KEPT_MATCH_BYTES: usize = 32 << 20;
 
 /// `value`, or its first `MAX_VALUE_BYTES` with a marker. `distinct` adds a
@@ -60,6 +63,7 @@ pub struct MatchedEvent {
     pub event: CimEvent,
     /// The raw event's fields, as read (for the drilldown).
     pub raw: Vec<(String, String)>,
+    /// Whether the flagship matches it in parity and in precise mode.
     pub parity: bool,
     pub precise: bool,
 }
@@ -67,23 +71,8 @@ pub struct MatchedEvent {
 impl MatchedEvent {
     /// Cuts every kept value to `MAX_VALUE_BYTES`; returns the bytes kept.
     pub fn bound(&mut self) -> usize {
-        let e = &mut self.event;
         let mut size = 0;
-        for v in [
-            &mut e.dest,
-            &mut e.user,
-            &mut e.process,
-            &mut e.process_name,
-            &mut e.process_path,
-            &mut e.original_file_name,
-            &mut e.parent_process,
-            &mut e.parent_process_name,
-            &mut e.process_id,
-            &mut e.parent_process_id,
-            &mut e.process_guid,
-            &mut e.vendor_product,
-            &mut e.command_line,
-        ] {
+        for v in self.event.values_mut() {
             bound_in_place(v);
             size += v.len();
         }
@@ -96,12 +85,36 @@ impl MatchedEvent {
     }
 }
 
+/// A matched event as rows keep it: shared by every rule it matched, with
+/// its size (counted against each keeper's budget).
+pub type KeptEvent = (Arc<MatchedEvent>, usize);
+
+/// Bytes of matched events still to be kept, shared by the aggregators
+/// that draw on it (every pack rule draws on one).
+#[derive(Debug, Clone)]
+pub struct MatchBudget(Arc<AtomicUsize>);
+
+impl MatchBudget {
+    pub fn new(bytes: usize) -> MatchBudget {
+        MatchBudget(Arc::new(AtomicUsize::new(bytes)))
+    }
+
+    /// Takes `bytes` if that many are left.
+    fn take(&self, bytes: usize) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RowState {
     pub count: u64,
     pub first: Option<Micros>,
     pub last: Option<Micros>,
-    pub matches: Vec<MatchedEvent>,
+    pub matches: Vec<Arc<MatchedEvent>>,
     /// Matched events beyond the per-row bound, counted but not kept.
     pub matches_dropped: u64,
     /// The distinct values of each field a `values()` or `dc()` reads, in
@@ -145,32 +158,55 @@ fn max_opt(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
     }
 }
 
+/// A by-list or aggregated field, resolved once: a CIM field, or a name no
+/// source sets (always null, as in Splunk).
+#[derive(Debug, Clone, Copy)]
+struct FieldRef(Option<Field>);
+
+impl FieldRef {
+    fn of(name: &str) -> FieldRef {
+        FieldRef(Field::from_name(name))
+    }
+
+    fn get(self, ev: &CimEvent) -> Option<&str> {
+        self.0.and_then(|f| ev.get(f))
+    }
+}
+
 pub struct Aggregator {
     by: Vec<String>,
+    by_fields: Vec<FieldRef>,
     /// Fields whose distinct values a row keeps (for `values()` and `dc()`).
-    set_fields: Vec<String>,
-    fillnull: String,
+    set_fields: Vec<FieldRef>,
+    /// What a null by-field becomes; `None` drops the event (no `fillnull_value`).
+    fillnull: Option<String>,
     max_matches: usize,
     rows: HashMap<Vec<String>, RowState>,
-    /// Bytes of matched events kept so far (bounded by `MAX_KEPT_MATCH_BYTES`).
-    kept_bytes: usize,
+    budget: MatchBudget,
 }
 
 impl Aggregator {
     pub fn new(by: Vec<String>, fillnull: Option<String>, max_matches: usize) -> Self {
         Aggregator {
+            by_fields: by.iter().map(|b| FieldRef::of(b)).collect(),
             by,
             set_fields: Vec::new(),
-            fillnull: fillnull.unwrap_or_else(|| "null".into()),
+            fillnull,
             max_matches,
             rows: HashMap::new(),
-            kept_bytes: 0,
+            budget: MatchBudget::new(MAX_KEPT_MATCH_BYTES),
         }
     }
 
     /// Also keeps, per row, the distinct values of these fields.
     pub fn with_sets(mut self, fields: Vec<String>) -> Self {
-        self.set_fields = fields;
+        self.set_fields = fields.iter().map(|f| FieldRef::of(f)).collect();
+        self
+    }
+
+    /// Draws kept matches from `budget` (shared with other aggregators).
+    pub fn with_budget(mut self, budget: MatchBudget) -> Self {
+        self.budget = budget;
         self
     }
 
@@ -178,20 +214,19 @@ impl Aggregator {
         &self.by
     }
 
-    /// The group-by tuple of an event; a field the event lacks becomes the
-    /// `fillnull_value` (the row is kept, as `fillnull_value=null` does).
-    pub fn key(&self, ev: &CimEvent) -> Vec<String> {
-        self.by
+    /// The group-by tuple of an event: a null field becomes the
+    /// `fillnull_value`; without one, the event joins no row (`None`).
+    pub fn key(&self, ev: &CimEvent) -> Option<Vec<String>> {
+        self.by_fields
             .iter()
-            .map(|f| {
-                ev.field(f)
-                    .map(|v| bounded(v, true).into_owned())
-                    .unwrap_or_else(|| self.fillnull.clone())
+            .map(|f| match f.get(ev) {
+                Some(v) => Some(bounded(v, true).into_owned()),
+                None => self.fillnull.clone(),
             })
             .collect()
     }
 
-    pub fn add(&mut self, key: Vec<String>, ev: &CimEvent, matched: impl FnOnce() -> MatchedEvent) {
+    pub fn add(&mut self, key: Vec<String>, ev: &CimEvent, matched: impl FnOnce() -> KeptEvent) {
         let max = self.max_matches;
         let row = self.rows.entry(key).or_default();
         if row.sets.len() < self.set_fields.len() {
@@ -199,7 +234,7 @@ impl Aggregator {
         }
         // A null field adds nothing, as in Splunk.
         for (set, field) in row.sets.iter_mut().zip(&self.set_fields) {
-            if let Some(v) = ev.field(field) {
+            if let Some(v) = field.get(ev) {
                 set.insert(bounded(v, true).into_owned());
             }
         }
@@ -207,13 +242,14 @@ impl Aggregator {
         row.count += 1;
         row.first = min_opt(row.first, time);
         row.last = max_opt(row.last, time);
-        if row.matches.len() < max && self.kept_bytes < MAX_KEPT_MATCH_BYTES {
-            let mut m = matched();
-            self.kept_bytes += m.bound();
-            row.matches.push(m);
-        } else {
-            row.matches_dropped += 1;
+        if row.matches.len() < max {
+            let (m, size) = matched();
+            if self.budget.take(size) {
+                row.matches.push(m);
+                return;
+            }
         }
+        row.matches_dropped += 1;
     }
 
     pub fn len(&self) -> usize {
@@ -237,7 +273,7 @@ impl Aggregator {
             {
                 key[d] = name.clone();
                 for m in &mut state.matches {
-                    m.event.dest = name.clone();
+                    Arc::make_mut(m).event.put(Field::Dest, name.clone());
                 }
             }
             match merged.get_mut(&key) {

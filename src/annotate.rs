@@ -1,52 +1,105 @@
-//! One event at a time, no aggregation: does this event match, and the
-//! detection it carries when it does. Used by the CLI's `--stream` output and
-//! by the Fluent Bit filter, which see events one by one.
+//! One event at a time, no aggregation: which rules does this event match,
+//! and what each says of it. Used by the CLI's `--stream` output and by the
+//! Fluent Bit filter, which see events one by one.
 
 use crate::cmdline::Args;
+use crate::index::RuleIndex;
 use crate::matcher::{Matcher, Mode};
 use crate::record::Location;
 use crate::rule::{CompiledRule, substitute};
+use crate::source::cim::Field;
 use crate::source::{self, CimEvent};
 use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::sync::Arc;
 
-/// What the detection says of one matching event.
+/// What one rule says of one matching event.
 pub fn detection(rule: &CompiledRule, ev: &CimEvent, parity: bool, precise: bool) -> Value {
     let get = |f: &str| ev.field(f).map(str::to_string);
-    json!({
+    let mut d = json!({
         "rule_name": rule.rule.name,
         "rule_id": rule.rule.id,
         "search_name": rule.rule.search_name(),
         "risk_score": rule.rule.risk_score,
         "risk_message": substitute(&rule.rule.message, &get),
         "mitre_attack_id": rule.rule.mitre_attack_id,
-        "remote_target": Args::parse(&ev.process).remote_target().unwrap_or(""),
         "parity": parity,
         "precise": precise,
-    })
+    });
+    if rule.rule.is_flagship()
+        && let Value::Object(o) = &mut d
+    {
+        let target = Args::parse(ev.text(Field::Process))
+            .remote_target()
+            .unwrap_or("")
+            .to_string();
+        o.insert("remote_target".into(), Value::String(target));
+    }
+    d
+}
+
+/// Every rule's word on an event: the first matching rule's detection (the
+/// flagship when it matches), and, when more than the flagship runs
+/// (`several`), `rules` listing each rule that matched, the first included.
+pub fn detections<'a>(
+    hits: impl IntoIterator<Item = (&'a CompiledRule, bool, bool)>,
+    ev: &CimEvent,
+    several: bool,
+) -> Option<Value> {
+    let mut all: Vec<Value> = hits
+        .into_iter()
+        .map(|(rule, parity, precise)| detection(rule, ev, parity, precise))
+        .collect();
+    if !several {
+        return all.drain(..).next();
+    }
+    let mut first = all.first()?.clone();
+    if let Value::Object(o) = &mut first {
+        o.insert("rules".into(), Value::Array(all));
+    }
+    Some(first)
 }
 
 pub enum Verdict {
-    /// A process creation matching in the chosen mode: the detection, and the CIM event.
+    /// A process creation matching at least one rule: the detections, and the CIM event.
     Match(Value, Box<CimEvent>),
-    /// A process creation that does not match.
+    /// A process creation that matches no rule.
     NoMatch,
     /// Not a process-creation event.
     Other,
 }
 
-/// Judges single JSON events with the seed's rule.
+/// Judges single JSON events with a set of rules (the flagship first).
 pub struct Annotator {
-    rule: CompiledRule,
-    matcher: Matcher,
+    rules: Vec<(Arc<CompiledRule>, Matcher)>,
+    index: RefCell<RuleIndex>,
     mode: Mode,
 }
 
 impl Annotator {
+    /// The flagship alone.
     pub fn new(mode: Mode) -> Annotator {
-        let rule = CompiledRule::seed();
+        Annotator::with_rules(mode, crate::ruleset::select("flagship").unwrap_or_default())
+    }
+
+    /// These rules; the first (the flagship) matches in `mode`, the others
+    /// in parity, Splunk's semantics.
+    pub fn with_rules(mode: Mode, rules: Vec<Arc<CompiledRule>>) -> Annotator {
+        let index = RuleIndex::new(
+            rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (&r.search.condition, i > 0)),
+        );
         Annotator {
-            matcher: Matcher::new(rule.search.condition.clone()),
-            rule,
+            rules: rules
+                .into_iter()
+                .map(|r| {
+                    let m = Matcher::new(r.search.condition.clone());
+                    (r, m)
+                })
+                .collect(),
+            index: RefCell::new(index),
             mode,
         }
     }
@@ -60,18 +113,28 @@ impl Annotator {
         let Some(ev) = source::normalize(&raw) else {
             return Ok(Verdict::Other);
         };
-        let parity = self.matcher.matches(&ev, Mode::Parity);
-        let precise = self.matcher.matches(&ev, Mode::Precise);
-        let hit = match self.mode {
-            Mode::Parity => parity,
-            Mode::Precise => precise,
-        };
-        if !hit {
-            return Ok(Verdict::NoMatch);
+        let mut candidates = Vec::new();
+        self.index.borrow_mut().candidates(&ev, &mut candidates);
+        let mut hits = Vec::new();
+        for i in candidates {
+            let (rule, matcher) = &self.rules[i];
+            let parity = matcher.matches(&ev, Mode::Parity);
+            if i == 0 {
+                let precise = matcher.matches(&ev, Mode::Precise);
+                let hit = match self.mode {
+                    Mode::Parity => parity,
+                    Mode::Precise => precise,
+                };
+                if hit {
+                    hits.push((rule.as_ref(), parity, precise));
+                }
+            } else if parity {
+                hits.push((rule.as_ref(), true, false));
+            }
         }
-        Ok(Verdict::Match(
-            detection(&self.rule, &ev, parity, precise),
-            Box::new(ev),
-        ))
+        match detections(hits, &ev, self.rules.len() > 1) {
+            Some(d) => Ok(Verdict::Match(d, Box::new(ev))),
+            None => Ok(Verdict::NoMatch),
+        }
     }
 }

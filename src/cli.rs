@@ -3,7 +3,7 @@
 //! JSON line per matching event as it is read (for pipelines).
 
 use crate::aggregate::MatchedEvent;
-use crate::engine::{Detector, Options};
+use crate::engine::{Detector, Options, RuleHit};
 use crate::report::Report;
 use crate::rule::CompiledRule;
 use std::collections::HashSet;
@@ -26,6 +26,12 @@ options:
   --filter EXPR           the _filter macro on the rows, Splunk syntax, e.g.
                           'NOT user=SYSTEM dest IN (WKS*, SRV01) count>2' (default *)
   --max-matches N         matched events kept per row for drilldown (default 100)
+  --rules SELECTION       ESCU rules to run beside the flagship, a comma list of:
+                          flagship (default), all, a rule id or name,
+                          story:<analytic story>, mitre:<technique, e.g. T1003>
+  --rule-file FILE.yml    also run a rule written in ESCU's YAML form (repeatable)
+  --list-rules            list the ESCU catalogue: supported rules, and every
+                          unsupported one with why (JSON with --format json)
   --stream                one JSON line per matching event, as it is read
   --summary               with --stream: end with the aggregated rows (JSON line)
   -h, --help              this text
@@ -41,6 +47,7 @@ enum OutFormat {
 
 struct Args {
     options: Options,
+    list_rules: bool,
     format: OutFormat,
     stream: bool,
     summary: bool,
@@ -55,6 +62,9 @@ fn parse_args(argv: &[OsString]) -> Result<Option<Args>, String> {
     let mut format = OutFormat::Table;
     let mut stream = false;
     let mut summary = false;
+    let mut list_rules = false;
+    let mut rules = None;
+    let mut rule_files = Vec::new();
     let mut inputs = Vec::new();
     let mut it = argv.iter();
     while let Some(raw) = it.next() {
@@ -102,6 +112,9 @@ fn parse_args(argv: &[OsString]) -> Result<Option<Args>, String> {
                     f => return Err(format!("unknown format {f:?}: expected table, json or csv")),
                 }
             }
+            "--rules" => rules = Some(value("--rules")?),
+            "--rule-file" => rule_files.push(value("--rule-file")?),
+            "--list-rules" => list_rules = true,
             "--stream" => stream = true,
             "--summary" => summary = true,
             "-" => inputs.push("-".into()),
@@ -109,12 +122,22 @@ fn parse_args(argv: &[OsString]) -> Result<Option<Args>, String> {
             _ => inputs.push(raw.clone()),
         }
     }
-    if inputs.is_empty() {
+    if inputs.is_empty() && !list_rules {
         return Err("no input: give files, directories or -".into());
     }
-    let options = Options::parse(mode.as_deref(), tz.as_deref(), filter.as_deref(), max)?;
+    let mut options = Options::parse(mode.as_deref(), tz.as_deref(), filter.as_deref(), max)?;
+    if let Some(sel) = &rules {
+        options = options.select_rules(sel)?;
+    }
+    for file in &rule_files {
+        let yaml = std::fs::read_to_string(file).map_err(|e| format!("--rule-file {file}: {e}"))?;
+        let rule = crate::ruleset::rule_from_yaml(&yaml)
+            .map_err(|e| format!("--rule-file {file}: {e}"))?;
+        options.rules.push(rule);
+    }
     Ok(Some(Args {
         options,
+        list_rules,
         format,
         stream,
         summary,
@@ -261,14 +284,20 @@ fn read_into(
     after();
 }
 
-/// One matching event as a JSON line, annotated with the detection.
-pub fn stream_line(m: &MatchedEvent, rule: &CompiledRule, tz: i32) -> String {
+/// One matching event as a JSON line, annotated with every rule it matched
+/// (`detection` is the first, the flagship when it matched; `detection.rules` all).
+pub fn stream_line(m: &MatchedEvent, hits: &[RuleHit], several: bool, tz: i32) -> String {
     let ev = &m.event;
+    let detection = crate::annotate::detections(
+        hits.iter().map(|h| (h.rule, h.parity, h.precise)),
+        ev,
+        several,
+    );
     let mut obj = serde_json::json!({
         "file": &*m.file,
         "source": m.source,
         "_time": ev.time.map(|t| crate::time::format_iso(t, tz)).unwrap_or_default(),
-        "detection": crate::annotate::detection(rule, ev, m.parity, m.precise),
+        "detection": detection,
     });
     if let (Some(o), Ok(serde_json::Value::Object(loc))) =
         (obj.as_object_mut(), serde_json::to_value(&m.location))
@@ -281,6 +310,37 @@ pub fn stream_line(m: &MatchedEvent, rule: &CompiledRule, tz: i32) -> String {
         o.extend(e);
     }
     obj.to_string()
+}
+
+/// The catalogue, for `--list-rules`.
+fn write_rule_list(json: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    let m = crate::ruleset::manifest();
+    if json {
+        serde_json::to_writer(&mut *out, m).map_err(std::io::Error::other)?;
+        return writeln!(out);
+    }
+    writeln!(
+        out,
+        "ESCU @ {}: {} supported, {} unsupported",
+        m.escu_commit,
+        m.supported.len(),
+        m.unsupported.len()
+    )?;
+    writeln!(out, "\nsupported:")?;
+    for e in &m.supported {
+        writeln!(out, "  {}  {}", e.id, e.name)?;
+    }
+    writeln!(out, "\nunsupported:")?;
+    for e in &m.unsupported {
+        writeln!(
+            out,
+            "  {}  {}: {}",
+            e.id,
+            e.name,
+            e.reason.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs the CLI; returns the exit status.
@@ -301,6 +361,15 @@ pub fn run(
             return 2;
         }
     };
+    if args.list_rules {
+        return match write_rule_list(args.format == OutFormat::Json, out) {
+            Ok(()) => 0,
+            Err(e) => {
+                let _ = writeln!(err, "schtasks-detect: cannot write output: {e}");
+                1
+            }
+        };
+    }
     let mut det = match Detector::new(args.options.clone()) {
         Ok(d) => d,
         Err(e) => {
@@ -312,8 +381,9 @@ pub fn run(
     if args.stream {
         let sink = lines.clone();
         let tz = args.options.tz_offset;
-        det.on_match(Box::new(move |m, rule| {
-            sink.borrow_mut().push(stream_line(m, rule, tz))
+        let several = args.options.rules.len() > 1;
+        det.on_match(Box::new(move |m, hits| {
+            sink.borrow_mut().push(stream_line(m, hits, several, tz))
         }));
     }
     // Stream lines go out as soon as their event is read (a pipeline may never
@@ -373,7 +443,7 @@ pub fn run(
     }
     let written = if args.stream {
         if args.summary {
-            let summary = serde_json::json!({"summary": {"rows": report.rows, "risk_events": report.risk_events, "stats": report.stats}});
+            let summary = serde_json::json!({"summary": {"rows": report.rows, "risk_events": report.risk_events, "results": report.results, "risk_view": report.risk_view, "stats": report.stats}});
             writeln!(out, "{summary}")
         } else {
             Ok(())
@@ -392,6 +462,51 @@ pub fn run(
         return 1;
     }
     status
+}
+
+/// The pack's rules that returned rows, and the risk view across every rule.
+fn write_rule_results(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let others: Vec<_> = report.results.iter().filter(|r| !r.rule.flagship).collect();
+    if report.stats.rules <= 1 {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "ESCU rules: {} run, {} returned rows",
+        report.stats.rules, report.stats.rules_with_rows
+    )?;
+    for r in others {
+        writeln!(
+            out,
+            "  {:>4} row(s)  {:<7} score {:>3}  {}",
+            r.rows.len(),
+            r.rule.kind,
+            r.rule.risk_score,
+            r.rule.name
+        )?;
+    }
+    if !report.risk_view.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Risk by object, across rules (total score, events, rules):"
+        )?;
+        for o in report.risk_view.iter().take(20) {
+            writeln!(
+                out,
+                "  {:>5} {:>5} {:>3}  [{}] {}  {} .. {}",
+                o.risk_score,
+                o.count,
+                o.rule_count,
+                o.risk_object_type,
+                o.normalized_risk_object,
+                o.first_time,
+                o.last_time
+            )?;
+        }
+    }
+    Ok(())
 }
 
 pub fn write_csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
@@ -474,6 +589,7 @@ fn write_table(report: &Report, rule: &CompiledRule, out: &mut dyn Write) -> std
             )?;
         }
     }
+    write_rule_results(report, out)?;
     writeln!(out)?;
     writeln!(
         out,

@@ -1,15 +1,21 @@
-//! The detector: inputs in (bytes of any container, or raw records), the
-//! seed's results out. It keeps aggregate state only, so memory grows with
+//! The detector: inputs in (bytes of any container, or raw records), every
+//! selected rule's results out, the flagship first. Each event is read and
+//! normalised once; the rule index picks the rules it can match, and only
+//! those are evaluated. It keeps aggregate state only, so memory grows with
 //! the number of distinct rows, not with the input.
 
-use crate::aggregate::{Aggregator, MatchedEvent};
+use crate::aggregate::{Aggregator, KeptEvent, MatchBudget, MatchedEvent, RowState};
+use crate::index::RuleIndex;
 use crate::input::{ContainerReader, Sink};
 use crate::matcher::Matcher;
 pub use crate::matcher::Mode;
 use crate::record::{Location, RawRecord};
-use crate::report::{FileStats, Match, ModeComparison, Report, Row, SourceCounts, Stats, Value};
+use crate::report::{
+    FileStats, Match, ModeComparison, Report, Row, RuleInfo, RuleResult, SourceCounts, Stats, Value,
+};
 use crate::rule::CompiledRule;
-use crate::source::{self, cim, crowdstrike};
+use crate::source::cim::Field;
+use crate::source::{self, CimEvent, cim, crowdstrike};
 use crate::spl::Aggregation;
 use crate::spl::expr::{self, Expr};
 use crate::time;
@@ -26,6 +32,9 @@ pub struct Options {
     pub filter: Option<String>,
     /// Matched events kept per row for the drilldown.
     pub max_matches_per_row: usize,
+    /// The rules to run, the primary one first (the flagship unless a
+    /// caller runs a rule of its own): `ruleset::select` makes the list.
+    pub rules: Vec<Arc<CompiledRule>>,
 }
 
 impl Default for Options {
@@ -35,6 +44,7 @@ impl Default for Options {
             tz_offset: 0,
             filter: None,
             max_matches_per_row: 100,
+            rules: crate::ruleset::select("flagship").unwrap_or_default(),
         }
     }
 }
@@ -53,7 +63,14 @@ impl Options {
             tz_offset: tz.map(time::parse_offset).transpose()?.unwrap_or(0),
             filter: filter.map(str::to_string).filter(|f| !f.trim().is_empty()),
             max_matches_per_row: max_matches_per_row.unwrap_or(d.max_matches_per_row),
+            rules: d.rules,
         })
+    }
+
+    /// Adds the rules a selection names (`ruleset::select`) after the flagship.
+    pub fn select_rules(mut self, selection: &str) -> Result<Options, String> {
+        self.rules = crate::ruleset::select(selection)?;
+        Ok(self)
     }
 }
 
@@ -76,24 +93,84 @@ pub struct Progress {
     pub events: u64,
     pub process_creation: u64,
     pub hits: u64,
+    /// Rule matches across every rule (an event matching three rules counts three).
+    pub rule_hits: u64,
     pub errors: u64,
 }
 
-/// A matched event as it is found (for streaming outputs).
-pub type MatchCallback = Box<dyn FnMut(&MatchedEvent, &CompiledRule)>;
+/// A rule an event matched, as a stream reports it.
+pub struct RuleHit<'a> {
+    pub rule: &'a CompiledRule,
+    /// For the primary rule: whether it matches in parity and in precise mode
+    /// (the event is reported when the chosen mode matches). Other rules
+    /// match in parity (Splunk's semantics) only.
+    pub parity: bool,
+    pub precise: bool,
+}
 
-struct Core {
+/// A matched event as it is found (for streaming outputs), with every rule it matched.
+pub type MatchCallback = Box<dyn FnMut(&MatchedEvent, &[RuleHit])>;
+
+/// One rule's evaluation state.
+struct RuleRun {
     rule: Arc<CompiledRule>,
-    options: Options,
-    filter: Expr,
     matcher: Matcher,
     parity: Aggregator,
-    precise: Aggregator,
+    /// The primary rule's precise-mode rows.
+    precise: Option<Aggregator>,
+    /// What keeps a row: the caller's filter for the primary rule, else the
+    /// rule's own `_filter` macro.
+    filter: Expr,
+}
+
+impl RuleRun {
+    fn new(
+        rule: Arc<CompiledRule>,
+        primary: bool,
+        options: &Options,
+        filter: Expr,
+        budget: &MatchBudget,
+    ) -> RuleRun {
+        let search = &rule.search;
+        let aggregator = |max: usize| {
+            let a = Aggregator::new(search.by.clone(), search.fillnull_value.clone(), max)
+                .with_sets(search.set_fields());
+            if primary {
+                a
+            } else {
+                a.with_budget(budget.clone())
+            }
+        };
+        let max = options.max_matches_per_row;
+        let (parity, precise) = if primary {
+            match options.mode {
+                Mode::Parity => (aggregator(max), Some(aggregator(0))),
+                Mode::Precise => (aggregator(0), Some(aggregator(max))),
+            }
+        } else {
+            (aggregator(max), None)
+        };
+        RuleRun {
+            matcher: Matcher::new(search.condition.clone()),
+            parity,
+            precise,
+            filter,
+            rule,
+        }
+    }
+}
+
+struct Core {
+    runs: Vec<RuleRun>,
+    index: RuleIndex,
+    candidates: Vec<usize>,
+    options: Options,
     files: Vec<FileStats>,
     skipped: Vec<crate::report::Skipped>,
     file_name: Arc<str>,
     aid_names: HashMap<String, String>,
     on_match: Option<MatchCallback>,
+    rule_hits: u64,
 }
 
 impl Core {
@@ -103,6 +180,103 @@ impl Core {
         }
         let last = self.files.len() - 1;
         &mut self.files[last]
+    }
+
+    /// Runs every candidate rule on one process creation.
+    fn detect(&mut self, r: &RawRecord, ev: CimEvent) {
+        let src = ev.source.unwrap_or(source::Source::Cim);
+        self.index.candidates(&ev, &mut self.candidates);
+        // (rule position, parity, precise) of each rule matched.
+        let mut hits: Vec<(usize, bool, bool)> = Vec::new();
+        for &i in &self.candidates {
+            let run = &self.runs[i];
+            let parity = run.matcher.matches(&ev, Mode::Parity);
+            let precise = run.precise.is_some() && run.matcher.matches(&ev, Mode::Precise);
+            if parity || precise {
+                hits.push((i, parity, precise));
+            }
+        }
+        if hits.is_empty() {
+            return;
+        }
+        let (p_parity, p_precise) = match hits.first() {
+            Some(&(0, a, b)) => (a, b),
+            _ => (false, false),
+        };
+        let mut location = r.location.clone();
+        if location.record.is_none() {
+            location.record = ev.record_id;
+        }
+        let file = self.file_name.clone();
+        let whole = || MatchedEvent {
+            file: file.clone(),
+            location: location.clone(),
+            source: src,
+            event: ev.clone(),
+            raw: r
+                .fields()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            parity: p_parity,
+            precise: p_precise,
+        };
+        // Rows keep one bounded copy, shared by every rule that matched.
+        let mut kept: Option<KeptEvent> = None;
+        let mut keep = || {
+            kept.get_or_insert_with(|| {
+                let mut m = whole();
+                let size = m.bound();
+                (Arc::new(m), size)
+            })
+            .clone()
+        };
+        let primary_selected = match self.options.mode {
+            Mode::Parity => p_parity,
+            Mode::Precise => p_precise,
+        };
+        if primary_selected {
+            self.file().matched += 1;
+        }
+        let reported: Vec<(usize, bool, bool)> = hits
+            .iter()
+            .copied()
+            .filter(|&(i, parity, _)| if i == 0 { primary_selected } else { parity })
+            .collect();
+        self.rule_hits += reported.len() as u64;
+        if !reported.is_empty()
+            && let Some(cb) = self.on_match.as_mut()
+        {
+            // A stream gets the event whole, and cannot wait for the end:
+            // name the aid with what is known now.
+            let mut now = whole();
+            let aids = &self.aid_names;
+            if let Some(d) =
+                cim::resolve_dest(now.event.text(Field::Dest), &|a| aids.get(a).cloned())
+            {
+                now.event.put(Field::Dest, d);
+            }
+            let rules: Vec<RuleHit> = reported
+                .iter()
+                .map(|&(i, parity, precise)| RuleHit {
+                    rule: &self.runs[i].rule,
+                    parity,
+                    precise,
+                })
+                .collect();
+            cb(&now, &rules);
+        }
+        for (i, parity, precise) in hits {
+            let run = &mut self.runs[i];
+            let Some(key) = run.parity.key(&ev) else {
+                continue;
+            };
+            if precise && let Some(p) = run.precise.as_mut() {
+                p.add(key.clone(), &ev, &mut keep);
+            }
+            if parity {
+                run.parity.add(key, &ev, &mut keep);
+            }
+        }
     }
 }
 
@@ -127,51 +301,7 @@ impl Sink for Core {
         };
         let src = ev.source.unwrap_or(source::Source::Cim);
         self.file().process_creation.add(src);
-        let parity = self.matcher.matches(&ev, Mode::Parity);
-        let precise = self.matcher.matches(&ev, Mode::Precise);
-        if !parity && !precise {
-            return;
-        }
-        let selected = match self.options.mode {
-            Mode::Parity => parity,
-            Mode::Precise => precise,
-        };
-        let mut location = r.location.clone();
-        if location.record.is_none() {
-            location.record = ev.record_id;
-        }
-        let file = self.file_name.clone();
-        let matched = || MatchedEvent {
-            file: file.clone(),
-            location: location.clone(),
-            source: src,
-            event: ev.clone(),
-            raw: r
-                .fields()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            parity,
-            precise,
-        };
-        if selected {
-            self.file().matched += 1;
-            if let Some(cb) = self.on_match.as_mut() {
-                // A stream cannot wait for the end: name the aid with what is known now.
-                let mut now = matched();
-                let aids = &self.aid_names;
-                if let Some(d) = cim::resolve_dest(&now.event.dest, &|a| aids.get(a).cloned()) {
-                    now.event.dest = d;
-                }
-                cb(&now, &self.rule);
-            }
-        }
-        let key = self.parity.key(&ev);
-        if parity {
-            self.parity.add(key.clone(), &ev, matched);
-        }
-        if precise {
-            self.precise.add(key, &ev, matched);
-        }
+        self.detect(&r, ev);
     }
 
     fn error(&mut self, location: Location, message: String) {
@@ -194,50 +324,75 @@ pub struct Detector {
 }
 
 impl Detector {
+    /// A detector running `options.rules` (the flagship alone by default).
     pub fn new(options: Options) -> Result<Detector, String> {
-        Detector::with_rule(Arc::new(CompiledRule::seed()), options)
-    }
-
-    pub fn with_rule(rule: Arc<CompiledRule>, options: Options) -> Result<Detector, String> {
+        let rules = options.rules.clone();
+        let Some(primary) = rules.first() else {
+            return Err("no rule to run".into());
+        };
         let filter = match &options.filter {
             Some(f) => expr::parse(f).map_err(|e| {
                 let shown: String = f.chars().take(80).collect();
                 let more = if shown.len() < f.len() { "…" } else { "" };
                 format!("invalid filter {shown:?}{more}: {e}")
             })?,
-            None => rule.search.filter.clone(),
+            None => primary.search.filter.clone(),
         };
-        let by = rule.search.by.clone();
-        let fill = rule.search.fillnull_value.clone();
-        let sets = rule.search.set_fields();
-        let (pmax, qmax) = match options.mode {
-            Mode::Parity => (options.max_matches_per_row, 0),
-            Mode::Precise => (0, options.max_matches_per_row),
-        };
+        let budget = MatchBudget::new(crate::aggregate::MAX_KEPT_MATCH_BYTES);
+        let runs: Vec<RuleRun> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                let f = if i == 0 {
+                    filter.clone()
+                } else {
+                    rule.search.filter.clone()
+                };
+                RuleRun::new(rule.clone(), i == 0, &options, f, &budget)
+            })
+            .collect();
+        // The primary rule is never skipped by the index: its precise mode
+        // matches `-create` where the parity pattern says `*/create*`.
+        let index = RuleIndex::new(
+            runs.iter()
+                .enumerate()
+                .map(|(i, run)| (&run.rule.search.condition, i > 0)),
+        );
         Ok(Detector {
             core: Core {
-                matcher: Matcher::new(rule.search.condition.clone()),
-                parity: Aggregator::new(by.clone(), fill.clone(), pmax).with_sets(sets.clone()),
-                precise: Aggregator::new(by, fill, qmax).with_sets(sets),
-                rule,
+                runs,
+                index,
+                candidates: Vec::new(),
                 options,
-                filter,
                 files: Vec::new(),
                 skipped: Vec::new(),
                 file_name: Arc::from("input"),
                 aid_names: HashMap::new(),
                 on_match: None,
+                rule_hits: 0,
             },
             reader: None,
         })
+    }
+
+    /// A detector running one rule of the caller's own.
+    pub fn with_rule(rule: Arc<CompiledRule>, mut options: Options) -> Result<Detector, String> {
+        options.rules = vec![rule];
+        Detector::new(options)
     }
 
     pub fn options(&self) -> &Options {
         &self.core.options
     }
 
+    /// The primary rule (the flagship unless the caller ran its own).
     pub fn rule(&self) -> &CompiledRule {
-        &self.core.rule
+        &self.core.runs[0].rule
+    }
+
+    /// Every rule this detector runs, the primary one first.
+    pub fn rules(&self) -> impl Iterator<Item = &CompiledRule> {
+        self.core.runs.iter().map(|r| r.rule.as_ref())
     }
 
     /// Calls `cb` for each event matching in the chosen mode, as it is read.
@@ -376,6 +531,7 @@ impl Detector {
             p.hits += f.matched;
             p.errors += f.error_count;
         }
+        p.rule_hits = self.core.rule_hits;
         p
     }
 
@@ -383,7 +539,7 @@ impl Detector {
     /// empty again, ready for new inputs with the same options.
     pub fn finish(&mut self) -> Report {
         self.end_file();
-        let fresh = Detector::with_rule(self.core.rule.clone(), self.core.options.clone());
+        let fresh = Detector::new(self.core.options.clone());
         let core = match fresh {
             Ok(d) => std::mem::replace(&mut self.core, d.core),
             // Unreachable: the same options were accepted before.
@@ -394,50 +550,53 @@ impl Detector {
 }
 
 /// A result row with its group-by key and aggregate state.
-type BuiltRow = (Vec<String>, Row, crate::aggregate::RowState);
+type BuiltRow = (Vec<String>, Row, RowState);
 
-fn build_report(mut core: Core) -> Report {
-    let rule = core.rule.clone();
-    let opts = core.options.clone();
-    let aids = std::mem::take(&mut core.aid_names);
-    let resolve = |d: &str| cim::resolve_dest(d, &|aid| aids.get(aid).cloned());
+/// A rule's rows as its search renders them: the by-fields, then each
+/// aggregation under its output name; for the flagship, `remote_target`.
+fn render(rule: &CompiledRule, key: &[String], state: &RowState, tz_offset: i32) -> Row {
     let search = &rule.search;
-
-    let render = |key: &[String], state: &crate::aggregate::RowState| -> Row {
-        let mut columns: Vec<(String, Value)> = search
-            .by
-            .iter()
-            .zip(key)
-            .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
-            .collect();
-        for agg in &search.aggregations {
-            let t = |m: Option<i64>| {
-                let Some(m) = m else { return String::new() };
-                match search.ctime.iter().find(|(f, _)| f == agg.alias()) {
-                    Some((_, fmt)) => time::format(m, fmt, opts.tz_offset),
-                    None => (m.div_euclid(1_000_000)).to_string(),
-                }
-            };
-            let v = match agg {
-                Aggregation::Count { .. } => Value::Num(state.count),
-                Aggregation::MinTime { .. } => Value::Str(t(state.first)),
-                Aggregation::MaxTime { .. } => Value::Str(t(state.last)),
-                Aggregation::Values { .. } | Aggregation::DistinctCount { .. } => {
-                    let set = search
-                        .set_fields()
-                        .iter()
-                        .position(|f| Some(f.as_str()) == agg.field())
-                        .and_then(|i| state.sets.get(i));
-                    match agg {
-                        Aggregation::Values { .. } => Value::List(
-                            set.map(|s| s.iter().cloned().collect()).unwrap_or_default(),
-                        ),
-                        _ => Value::Num(set.map_or(0, |s| s.len() as u64)),
-                    }
-                }
-            };
-            columns.push((agg.alias().to_string(), v));
+    let mut columns: Vec<(String, Value)> = search
+        .by
+        .iter()
+        .zip(key)
+        .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+        .collect();
+    let sets = search.set_fields();
+    for agg in &search.aggregations {
+        // `drop_dm_object_name` renames the by-field `Processes.process` to
+        // `process`, replacing an aggregation already called `process`.
+        if search.by.iter().any(|b| b == agg.alias()) {
+            continue;
         }
+        let t = |m: Option<i64>| {
+            let Some(m) = m else { return String::new() };
+            match search.ctime.iter().find(|(f, _)| f == agg.alias()) {
+                Some((_, fmt)) => time::format(m, fmt, tz_offset),
+                None => (m.div_euclid(1_000_000)).to_string(),
+            }
+        };
+        let set = || {
+            sets.iter()
+                .position(|f| Some(f.as_str()) == agg.field())
+                .and_then(|i| state.sets.get(i))
+        };
+        let v = match agg {
+            Aggregation::Count { .. } => Value::Num(state.count),
+            Aggregation::MinTime { .. } => Value::Str(t(state.first)),
+            Aggregation::MaxTime { .. } => Value::Str(t(state.last)),
+            Aggregation::Values { .. } => {
+                // All values null: Splunk gives no field at all.
+                match set().filter(|s| !s.is_empty()) {
+                    Some(s) => Value::List(s.iter().cloned().collect()),
+                    None => continue,
+                }
+            }
+            Aggregation::DistinctCount { .. } => Value::Num(set().map_or(0, |s| s.len() as u64)),
+        };
+        columns.push((agg.alias().to_string(), v));
+    }
+    if rule.rule.is_flagship() {
         let process = key
             .iter()
             .zip(&search.by)
@@ -449,25 +608,79 @@ fn build_report(mut core: Core) -> Report {
             .unwrap_or("")
             .to_string();
         columns.push(("remote_target".into(), Value::Str(target)));
-        Row { columns }
-    };
-    let keep = |row: &Row| core.filter.eval(&|f| row.get(f).map(Value::as_string));
+    }
+    Row { columns }
+}
 
-    // Each mode's rows, with their group-by keys, before and after the filter.
-    let build = |agg: &Aggregator| -> (usize, Vec<BuiltRow>) {
-        let all = agg.rows(&resolve);
-        let total = all.len();
-        let kept = all
-            .into_iter()
-            .filter_map(|(key, state)| {
-                let row = render(&key, &state);
-                keep(&row).then_some((key, row, state))
-            })
-            .collect();
-        (total, kept)
+/// One aggregator's rows after the rule's filter, and how many there were before it.
+fn built_rows(
+    run: &RuleRun,
+    agg: &Aggregator,
+    resolve: &dyn Fn(&str) -> Option<String>,
+    tz_offset: i32,
+) -> (usize, Vec<BuiltRow>) {
+    let all = agg.rows(resolve);
+    let total = all.len();
+    let kept = all
+        .into_iter()
+        .filter_map(|(key, state)| {
+            let row = render(&run.rule, &key, &state, tz_offset);
+            run.filter
+                .eval(&|f| row.get(f).map(Value::as_string))
+                .then_some((key, row, state))
+        })
+        .collect();
+    (total, kept)
+}
+
+/// Rows, matched events and risk events of built rows.
+fn rule_output(
+    rule: &CompiledRule,
+    selected: Vec<BuiltRow>,
+    tz_offset: i32,
+) -> (Vec<Row>, Vec<Match>, u64, Vec<crate::report::RiskEvent>) {
+    let mut matches = Vec::new();
+    let mut not_listed = 0;
+    let mut rows = Vec::with_capacity(selected.len());
+    for (i, (_, row, state)) in selected.into_iter().enumerate() {
+        not_listed += state.matches_dropped;
+        let target = row.text("remote_target");
+        for m in state.matches {
+            let m = Arc::unwrap_or_clone(m);
+            matches.push(Match {
+                row: i,
+                file: m.file.to_string(),
+                location: m.location,
+                source: m.source,
+                time: m
+                    .event
+                    .time
+                    .map(|t| time::format_iso(t, tz_offset))
+                    .unwrap_or_default(),
+                remote_target: target.clone(),
+                event: m.event,
+                raw: crate::report::RawFields(m.raw),
+            });
+        }
+        rows.push(row);
+    }
+    let risk_events = crate::risk::risk_events(rule, &rows);
+    (rows, matches, not_listed, risk_events)
+}
+
+fn build_report(mut core: Core) -> Report {
+    let opts = core.options.clone();
+    let aids = std::mem::take(&mut core.aid_names);
+    let resolve = |d: &str| cim::resolve_dest(d, &|aid| aids.get(aid).cloned());
+    let tz = opts.tz_offset;
+
+    let primary = &core.runs[0];
+    let precise_agg = primary.precise.as_ref();
+    let (parity_total, parity_rows) = built_rows(primary, &primary.parity, &resolve, tz);
+    let (precise_total, precise_rows) = match precise_agg {
+        Some(a) => built_rows(primary, a, &resolve, tz),
+        None => (0, Vec::new()),
     };
-    let (parity_total, parity_rows) = build(&core.parity);
-    let (precise_total, precise_rows) = build(&core.precise);
     let only = |these: &[BuiltRow], other: &[BuiltRow]| -> Vec<String> {
         let other: std::collections::HashSet<&Vec<String>> =
             other.iter().map(|(k, _, _)| k).collect();
@@ -487,33 +700,36 @@ fn build_report(mut core: Core) -> Report {
         Mode::Parity => (parity_total, parity_rows),
         Mode::Precise => (precise_total, precise_rows),
     };
-
-    let mut matches = Vec::new();
-    let mut not_listed = 0;
-    let mut rows = Vec::with_capacity(selected.len());
-    for (i, (_, row, state)) in selected.into_iter().enumerate() {
-        not_listed += state.matches_dropped;
-        let target = row.text("remote_target");
-        for m in state.matches {
-            matches.push(Match {
-                row: i,
-                file: m.file.to_string(),
-                location: m.location,
-                source: m.source,
-                time: m
-                    .event
-                    .time
-                    .map(|t| time::format_iso(t, opts.tz_offset))
-                    .unwrap_or_default(),
-                remote_target: target.clone(),
-                event: m.event,
-                raw: crate::report::RawFields(m.raw),
-            });
-        }
-        rows.push(row);
-    }
-    let risk_events = crate::risk::risk_events(&rule.rule, &rows);
+    let (rows, matches, not_listed, risk_events) = rule_output(&primary.rule, selected, tz);
     let risk_objects = crate::risk::summarize(&risk_events);
+
+    let mut results = Vec::new();
+    let mut all_risk = risk_events.clone();
+    if !rows.is_empty() {
+        results.push(RuleResult {
+            rule: RuleInfo::of(&primary.rule.rule),
+            rows: rows.clone(),
+            risk_events: risk_events.clone(),
+            matches: Vec::new(),
+            matches_not_listed: 0,
+        });
+    }
+    for run in &core.runs[1..] {
+        let (_, built) = built_rows(run, &run.parity, &resolve, tz);
+        if built.is_empty() {
+            continue;
+        }
+        let (r_rows, r_matches, r_not_listed, r_risk) = rule_output(&run.rule, built, tz);
+        all_risk.extend(r_risk.iter().cloned());
+        results.push(RuleResult {
+            rule: RuleInfo::of(&run.rule.rule),
+            rows: r_rows,
+            risk_events: r_risk,
+            matches: r_matches,
+            matches_not_listed: r_not_listed,
+        });
+    }
+    let risk_view = crate::risk::risk_view(&all_risk);
 
     let mut stats = Stats {
         mode: opts.mode.as_str().into(),
@@ -523,6 +739,8 @@ fn build_report(mut core: Core) -> Report {
         matches_not_listed: not_listed,
         comparison,
         process_creation: SourceCounts::default(),
+        rules: core.runs.len(),
+        rules_with_rows: results.len(),
         ..Default::default()
     };
     for f in &core.files {
@@ -542,5 +760,7 @@ fn build_report(mut core: Core) -> Report {
         risk_objects,
         matches,
         stats,
+        results,
+        risk_view,
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::cmdline::Args;
 use crate::source::CimEvent;
+use crate::source::cim::Field;
 use crate::spl::expr::Expr;
 use crate::spl::glob::Glob;
 use serde::{Deserialize, Serialize};
@@ -66,7 +67,7 @@ impl Matcher {
                 } = leaf
                 && let Some(name) = switch_of(field, pattern)
             {
-                let a = args.get_or_insert_with(|| Args::parse(&ev.process));
+                let a = args.get_or_insert_with(|| Args::parse(ev.text(Field::Process)));
                 return a.has_switch(&name) != *negated;
             }
             leaf.eval_leaf(leaf.leaf_field().and_then(|f| ev.field(f)))
@@ -138,12 +139,10 @@ mod tests {
     ];
 
     fn event(cmd: &str, name: &str, ofn: &str) -> CimEvent {
-        let mut e = CimEvent {
-            process: cmd.into(),
-            process_name: name.into(),
-            original_file_name: ofn.into(),
-            ..Default::default()
-        };
+        let mut e = CimEvent::default();
+        e.put(Field::Process, cmd);
+        e.put(Field::ProcessName, name);
+        e.put(Field::OriginalFileName, ofn);
         e.apply_defaults();
         e
     }

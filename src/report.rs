@@ -119,6 +119,10 @@ pub struct RiskObjectSummary {
     pub risk_message: Vec<String>,
     pub analyticstories: Vec<String>,
     pub mitre_tactic: Vec<String>,
+    /// ATT&CK technique ids of the rules that scored it.
+    pub mitre_attack: Vec<String>,
+    /// How many distinct rules scored it.
+    pub rule_count: usize,
 }
 
 /// A matched event (the first drilldown), with where it was read.
@@ -274,6 +278,10 @@ pub struct Stats {
     pub rows: usize,
     pub rows_filtered_out: usize,
     pub comparison: ModeComparison,
+    /// How many rules ran (the flagship and the selected pack rules).
+    pub rules: usize,
+    /// How many of them returned rows.
+    pub rules_with_rows: usize,
     /// Paths met while walking directories and not read, with the reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
@@ -286,13 +294,68 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// What a rule is, as results name it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleInfo {
+    pub id: String,
+    pub name: String,
+    pub version: u32,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub search_name: String,
+    pub risk_score: u32,
+    pub severity: String,
+    pub analytic_stories: Vec<String>,
+    pub mitre_attack_id: Vec<String>,
+    pub mitre_tactics: Vec<String>,
+    pub flagship: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl RuleInfo {
+    pub fn of(rule: &crate::rule::Rule) -> RuleInfo {
+        RuleInfo {
+            id: rule.id.clone(),
+            name: rule.name.clone(),
+            version: rule.version,
+            kind: rule.kind.clone(),
+            search_name: rule.search_name(),
+            risk_score: rule.risk_score,
+            severity: rule.severity().into(),
+            analytic_stories: rule.analytic_stories.clone(),
+            mitre_attack_id: rule.mitre_attack_id.clone(),
+            mitre_tactics: rule.mitre_tactics.clone(),
+            flagship: rule.is_flagship(),
+            file: rule.file.clone(),
+        }
+    }
+}
+
+/// One rule's output: its rows (keyed by its own output fields), its risk
+/// events, and the matched events behind its rows (bounded, like `matches`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleResult {
+    pub rule: RuleInfo,
+    pub rows: Vec<Row>,
+    pub risk_events: Vec<RiskEvent>,
+    pub matches: Vec<Match>,
+    /// Matched events counted but not listed.
+    pub matches_not_listed: u64,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Report {
+    /// The flagship's rows, risk events, risk summary and matched events.
     pub rows: Vec<Row>,
     pub risk_events: Vec<RiskEvent>,
     pub risk_objects: Vec<RiskObjectSummary>,
     pub matches: Vec<Match>,
     pub stats: Stats,
+    /// Every rule that returned rows, the flagship first, then in pack order.
+    pub results: Vec<RuleResult>,
+    /// Across every rule: risk per object (host or user), highest total score first.
+    pub risk_view: Vec<RiskObjectSummary>,
 }
 
 /// One CSV cell, as every CSV this tool writes has it (the CLI's `--format

@@ -1,27 +1,25 @@
-//! The detection as data: the seed's rule definition (search text, message,
-//! scores, stories, ATT&CK ids, drilldowns), read from
-//! `rules/schtasks_scheduling_job_on_remote_system.json` and compiled once.
+//! A detection as data: its search text, message, scores, stories, ATT&CK
+//! ids and observables, compiled once. The seed (the flagship) is read from
+//! `rules/schtasks_scheduling_job_on_remote_system.json`; the ESCU pack's
+//! rules come from `crate::ruleset`. Risk and threat objects are derived from
+//! the observables as contentctl derives them (`CIM-PROCESSES.md` §4).
 
 use crate::spl::TstatsSearch;
 use crate::spl::expr::ParseError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use crate::escu::Observable;
+
 /// The seed, embedded at build time so every target (browser, Node, WASI,
 /// Fluent Bit) runs the same definition.
 pub const SEED_RULE_JSON: &str =
     include_str!("../rules/schtasks_scheduling_job_on_remote_system.json");
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Observable {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub role: Vec<String>,
-}
+/// The seed's id: the flagship, first in every output.
+pub const FLAGSHIP_ID: &str = "1297fb80-f42a-4b4a-9c8a-88c066237cf6";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ObjectField {
     pub field: String,
     #[serde(rename = "type")]
@@ -41,6 +39,9 @@ pub struct Rule {
     pub name: String,
     pub id: String,
     pub version: u32,
+    /// ESCU's detection type: `TTP`, `Anomaly` or `Hunting` (no risk events).
+    #[serde(rename = "type", default = "ttp")]
+    pub kind: String,
     pub search: String,
     pub macros: BTreeMap<String, String>,
     pub message: String,
@@ -50,18 +51,73 @@ pub struct Rule {
     pub search_name_template: String,
     pub analytic_stories: Vec<String>,
     pub mitre_attack_id: Vec<String>,
+    #[serde(default)]
     pub mitre_tactics: Vec<String>,
     pub observables: Vec<Observable>,
-    pub risk_objects: Vec<ObjectField>,
-    pub threat_objects: Vec<ObjectField>,
+    #[serde(default)]
     pub drilldown_searches: Vec<Drilldown>,
+    /// The YAML it came from (`detections/endpoint/x.yml`), for pack rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
-/// A rule with its search parsed.
+fn ttp() -> String {
+    "TTP".into()
+}
+
+/// A rule with its search parsed and its risk and threat objects derived.
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
     pub rule: Rule,
     pub search: TstatsSearch,
+    pub risk_objects: Vec<ObjectField>,
+    pub threat_objects: Vec<ObjectField>,
+}
+
+/// `round(x)` as Python 3 rounds: halves to even (12.5 → 12).
+pub fn round_half_even(x: f64) -> u32 {
+    let r = x.round();
+    let r = if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - x.signum()
+    } else {
+        r
+    };
+    r.max(0.0) as u32
+}
+
+/// contentctl's `risk` property (CIM-PROCESSES.md §4): each observable, in
+/// order, becomes a risk object (Victim) or a threat object (Attacker) with a
+/// type from its own, compared without case.
+pub fn risk_and_threat_objects(observables: &[Observable]) -> (Vec<ObjectField>, Vec<ObjectField>) {
+    let mut risk = Vec::new();
+    let mut threat = Vec::new();
+    for o in observables {
+        let kind = o.kind.to_lowercase();
+        let attacker = o.role.iter().any(|r| r.eq_ignore_ascii_case("attacker"));
+        let victim = o.role.iter().any(|r| r.eq_ignore_ascii_case("victim"));
+        let field = o.name.clone();
+        if victim {
+            let t = match kind.as_str() {
+                "user" | "username" | "email address" => "user",
+                "device" | "endpoint" | "hostname" | "ip address" => "system",
+                _ => "other",
+            };
+            risk.push(ObjectField {
+                field,
+                kind: t.into(),
+            });
+        } else if attacker {
+            let t = match kind.as_str() {
+                "process name" | "process" => "process".to_string(),
+                "file name" | "file" | "file hash" => "file_name".into(),
+                "ip address" => "ip_address".into(),
+                "url string" | "url" => "url".into(),
+                other => other.to_string(),
+            };
+            threat.push(ObjectField { field, kind: t });
+        }
+    }
+    (risk, threat)
 }
 
 impl Rule {
@@ -79,22 +135,37 @@ impl Rule {
         self.search_name_template.replace("$name$", &self.name)
     }
 
-    /// Splunk ES severity for a risk score.
+    /// Splunk ES notable severity for a risk score (CIM-PROCESSES.md §4).
     pub fn severity(&self) -> &'static str {
         match self.risk_score {
-            0..=19 => "informational",
-            20..=39 => "low",
-            40..=59 => "medium",
-            60..=79 => "high",
+            0..=20 => "informational",
+            21..=40 => "low",
+            41..=60 => "medium",
+            61..=80 => "high",
             _ => "critical",
         }
+    }
+
+    /// Whether the rule writes risk events: TTP and Anomaly do, Hunting does not.
+    pub fn writes_risk(&self) -> bool {
+        self.kind.eq_ignore_ascii_case("ttp") || self.kind.eq_ignore_ascii_case("anomaly")
+    }
+
+    pub fn is_flagship(&self) -> bool {
+        self.id == FLAGSHIP_ID
     }
 }
 
 impl CompiledRule {
     pub fn new(rule: Rule) -> Result<Self, ParseError> {
         let search = TstatsSearch::parse(&rule.search, &rule.macros)?;
-        Ok(CompiledRule { rule, search })
+        let (risk_objects, threat_objects) = risk_and_threat_objects(&rule.observables);
+        Ok(CompiledRule {
+            rule,
+            search,
+            risk_objects,
+            threat_objects,
+        })
     }
 
     pub fn seed() -> CompiledRule {
@@ -145,7 +216,20 @@ mod tests {
     fn the_seed_compiles_and_carries_its_fields() {
         let r = CompiledRule::seed();
         assert_eq!(r.rule.id, "1297fb80-f42a-4b4a-9c8a-88c066237cf6");
-        assert_eq!(r.rule.risk_score, r.rule.confidence * r.rule.impact / 100);
+        assert_eq!(
+            r.rule.risk_score,
+            round_half_even(f64::from(r.rule.confidence * r.rule.impact) / 100.0)
+        );
+        // CIM-PROCESSES.md §4's check against the flagship.
+        let obj = |f: &str, k: &str| ObjectField {
+            field: f.into(),
+            kind: k.into(),
+        };
+        assert_eq!(
+            r.risk_objects,
+            vec![obj("dest", "system"), obj("user", "user")]
+        );
+        assert_eq!(r.threat_objects, vec![obj("process_name", "process")]);
         assert_eq!(r.rule.severity(), "high");
         assert_eq!(r.rule.analytic_stories.len(), 8);
         assert_eq!(
@@ -162,6 +246,44 @@ mod tests {
                 "user"
             ]
         );
+    }
+
+    #[test]
+    fn python_rounding_and_severity_bands() {
+        assert_eq!(round_half_even(12.5), 12);
+        assert_eq!(round_half_even(13.5), 14);
+        assert_eq!(round_half_even(24.99), 25);
+        let mut r = Rule::seed();
+        for (score, want) in [
+            (20, "informational"),
+            (21, "low"),
+            (60, "medium"),
+            (61, "high"),
+            (81, "critical"),
+        ] {
+            r.risk_score = score;
+            assert_eq!(r.severity(), want);
+        }
+    }
+
+    #[test]
+    fn observables_of_every_kind() {
+        let o = |n: &str, t: &str, r: &str| Observable {
+            name: n.into(),
+            kind: t.into(),
+            role: vec![r.into()],
+        };
+        let (risk, threat) = risk_and_threat_objects(&[
+            o("dest", "Endpoint", "Victim"),
+            o("user", "User Name", "Victim"),
+            o("process", "Process", "Victim"),
+            o("parent_process_name", "Process Name", "Attacker"),
+            o("file_name", "File Hash", "Attacker"),
+            o("x", "Other", "Attacker"),
+        ]);
+        let kinds = |v: &[ObjectField]| v.iter().map(|x| x.kind.clone()).collect::<Vec<_>>();
+        assert_eq!(kinds(&risk), ["system", "other", "other"]);
+        assert_eq!(kinds(&threat), ["process", "file_name", "other"]);
     }
 
     #[test]

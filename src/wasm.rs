@@ -30,6 +30,13 @@ export interface DetectOptions {
   filter?: string;
   /** Matched events kept per row for the drilldown (default 100). */
   maxMatchesPerRow?: number;
+  /**
+   * ESCU rules to run beside the flagship, a comma list of: "flagship" (default), "all",
+   * a rule id or exact name, "story:<analytic story>", "mitre:<technique>" (T1003 takes in T1003.001).
+   */
+  rules?: string;
+  /** Rules written in ESCU's YAML form, run too; one that cannot run is an error naming why. */
+  ruleYaml?: string[];
 }
 
 /** One row of the search's output, columns in Splunk's order, then remote_target. */
@@ -48,7 +55,7 @@ export interface Row {
 
 export interface RiskEvent {
   risk_object: string;
-  risk_object_type: "system" | "user";
+  risk_object_type: string;
   normalized_risk_object: string;
   risk_score: number;
   severity: string;
@@ -66,10 +73,11 @@ export interface RiskEvent {
   row: number;
 }
 
-/** The seed's second drilldown: risk of one object. */
+/** The seed's second drilldown: risk of one object; in `risk_view`, across every rule. */
 export interface RiskObjectSummary {
   normalized_risk_object: string;
-  risk_object_type: "system" | "user";
+  /** "system", "user", or "other" (an observable of another type, as contentctl types it). */
+  risk_object_type: string;
   count: number;
   risk_score: number;
   firstTime: string;
@@ -78,6 +86,9 @@ export interface RiskObjectSummary {
   risk_message: string[];
   analyticstories: string[];
   mitre_tactic: string[];
+  mitre_attack: string[];
+  /** How many distinct rules scored it. */
+  rule_count: number;
 }
 
 /** Where a record or an error was read. */
@@ -101,18 +112,29 @@ export interface Match extends Location {
   source: Source;
   _time: string;
   remote_target: string;
-  dest: string;
-  user: string;
-  process: string;
-  process_name: string;
-  process_path: string;
-  original_file_name: string;
-  parent_process: string;
-  parent_process_name: string;
-  process_id: string;
-  parent_process_id: string;
-  process_guid: string;
-  vendor_product: string;
+  /** CIM Endpoint.Processes fields (CIM-PROCESSES.md §2); a field no add-on sets is absent. */
+  dest?: string;
+  host?: string;
+  user?: string;
+  user_id?: string;
+  process?: string;
+  process_name?: string;
+  process_exec?: string;
+  process_path?: string;
+  process_id?: string;
+  process_guid?: string;
+  process_hash?: string;
+  process_integrity_level?: string;
+  process_current_directory?: string;
+  original_file_name?: string;
+  parent_process?: string;
+  parent_process_name?: string;
+  parent_process_exec?: string;
+  parent_process_path?: string;
+  parent_process_id?: string;
+  parent_process_guid?: string;
+  action?: string;
+  vendor_product?: string;
   /** The command line exactly as logged. */
   command_line: string;
   /** The raw event's fields as read, in order. */
@@ -169,15 +191,71 @@ export interface Stats {
   rows: number;
   rows_filtered_out: number;
   comparison: ModeComparison;
+  /** Rules run (the flagship and the selected pack rules), and how many returned rows. */
+  rules: number;
+  rules_with_rows: number;
   skipped?: Skipped[];
 }
 
+/** What a rule is, as results name it. */
+export interface RuleInfo {
+  id: string;
+  name: string;
+  version: number;
+  type: "TTP" | "Anomaly" | "Hunting" | string;
+  search_name: string;
+  risk_score: number;
+  severity: string;
+  analytic_stories: string[];
+  mitre_attack_id: string[];
+  mitre_tactics: string[];
+  flagship: boolean;
+  file?: string;
+}
+
+/** A row of any rule: its own output fields; `values()` columns are arrays, counts numbers. */
+export type AnyRow = Record<string, string | number | string[]>;
+
+/** One rule's output. The flagship's matches are the top-level `matches` (its entry's list is empty). */
+export interface RuleResult {
+  rule: RuleInfo;
+  rows: AnyRow[];
+  risk_events: RiskEvent[];
+  matches: Match[];
+  matches_not_listed: number;
+}
+
 export interface DetectResult {
+  /** The flagship's rows, risk events, risk summary and matched events. */
   rows: Row[];
   risk_events: RiskEvent[];
   risk_objects: RiskObjectSummary[];
   matches: Match[];
   stats: Stats;
+  /** Every rule that returned rows, the flagship first. */
+  results: RuleResult[];
+  /** Risk per object across every rule, highest total score first. */
+  risk_view: RiskObjectSummary[];
+}
+
+/** One ESCU detection of the catalogue; `reason` says why an unsupported one cannot run. */
+export interface ManifestEntry { id: string; name: string; file: string; reason?: string; }
+
+/** The ESCU catalogue: every endpoint detection, supported or not. */
+export interface Manifest {
+  escu_commit: string;
+  supported: ManifestEntry[];
+  unsupported: ManifestEntry[];
+}
+
+/** A pack rule, as selectors need it. */
+export interface PackRuleInfo {
+  id: string;
+  name: string;
+  type: string;
+  analytic_story: string[];
+  mitre_attack_id: string[];
+  risk_score: number;
 }
 
 export interface Progress {
@@ -188,6 +266,8 @@ export interface Progress {
   events: number;
   process_creation: number;
   hits: number;
+  /** Rule matches across every rule. */
+  rule_hits: number;
   errors: number;
 }
 
@@ -206,9 +286,8 @@ export interface RuleDefinition {
   analytic_stories: string[];
   mitre_attack_id: string[];
   mitre_tactics: string[];
+  type: string;
   observables: { name: string; type: string; role: string[] }[];
-  risk_objects: { field: string; type: string }[];
-  threat_objects: { field: string; type: string }[];
   drilldown_searches: { name: string; search: string; earliest_offset: string; latest_offset: string }[];
 }
 
@@ -236,6 +315,10 @@ extern "C" {
     pub type JsColumns;
     #[wasm_bindgen(typescript_type = "object[]")]
     pub type JsItems;
+    #[wasm_bindgen(typescript_type = "Manifest")]
+    pub type JsManifest;
+    #[wasm_bindgen(typescript_type = "PackRuleInfo[]")]
+    pub type JsPack;
 }
 
 /// A JS value's JSON text, or why it has none (the exception is caught in JS).
@@ -289,9 +372,18 @@ struct OptionsIn {
     tz: Option<String>,
     filter: Option<String>,
     max_matches_per_row: Option<u32>,
+    rules: Option<String>,
+    rule_yaml: Option<Vec<String>>,
 }
 
-const OPTION_KEYS: &[&str] = &["mode", "tz", "filter", "maxMatchesPerRow"];
+const OPTION_KEYS: &[&str] = &[
+    "mode",
+    "tz",
+    "filter",
+    "maxMatchesPerRow",
+    "rules",
+    "ruleYaml",
+];
 
 fn options(js: Option<JsOptions>) -> Result<Options, JsError> {
     let v: JsValue = match js {
@@ -316,13 +408,22 @@ fn options(js: Option<JsOptions>) -> Result<Options, JsError> {
     }
     let o: OptionsIn = serde_json::from_value(value)
         .map_err(|e| JsError::new(&format!("invalid options: {e}")))?;
-    Options::parse(
+    let mut opts = Options::parse(
         o.mode.as_deref(),
         o.tz.as_deref(),
         o.filter.as_deref(),
         o.max_matches_per_row.map(|n| n as usize),
     )
-    .map_err(|e| JsError::new(&e))
+    .map_err(|e| JsError::new(&e))?;
+    if let Some(sel) = &o.rules {
+        opts = opts.select_rules(sel).map_err(|e| JsError::new(&e))?;
+    }
+    for (i, yaml) in o.rule_yaml.iter().flatten().enumerate() {
+        let rule = crate::ruleset::rule_from_yaml(yaml)
+            .map_err(|e| JsError::new(&format!("ruleYaml[{i}]: {e}")))?;
+        opts.rules.push(rule);
+    }
+    Ok(opts)
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
@@ -467,6 +568,29 @@ impl WasmDetector {
         self.file = None;
         Ok(to_js(&self.inner.finish())?.unchecked_into())
     }
+}
+
+/// The ESCU catalogue: every endpoint detection, supported or not (with why).
+#[wasm_bindgen]
+pub fn manifest() -> Result<JsManifest, JsError> {
+    Ok(to_js(crate::ruleset::manifest())?.unchecked_into())
+}
+
+/// The pack's rules, as a rule selector needs them (ids, names, stories, ATT&CK ids).
+#[wasm_bindgen(js_name = packRules)]
+pub fn pack_rules() -> Result<JsPack, JsError> {
+    let list: Vec<serde_json::Value> = crate::ruleset::pack()
+        .iter()
+        .map(|p| {
+            let r = p.to_rule();
+            serde_json::json!({
+                "id": r.id, "name": r.name, "type": r.kind,
+                "analytic_story": r.analytic_stories, "mitre_attack_id": r.mitre_attack_id,
+                "risk_score": r.risk_score,
+            })
+        })
+        .collect();
+    Ok(to_js(&list)?.unchecked_into())
 }
 
 /// The rule definition the engine runs (the seed, as data).

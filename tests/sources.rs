@@ -59,28 +59,171 @@ fn as_remote_schtasks(xml: &str, image_field: &str) -> String {
     out
 }
 
+/// Every CIM field of the one process creation in `bytes`, null ones absent,
+/// through a rule that matches any process creation.
+fn cim_fields(name: &str, bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    let yaml = "name: Any\nid: any\ntype: Hunting\nsearch: '| tstats `security_content_summariesonly` count from datamodel=Endpoint.Processes where Processes.vendor_product=* by Processes.dest | `drop_dm_object_name(Processes)` | `any_filter`'\ndata_source:\n- Sysmon EventID 1\n";
+    let rule = schtasks_detect::ruleset::rule_from_yaml(yaml).unwrap();
+    let mut d = schtasks_detect::Detector::with_rule(rule, Options::default()).unwrap();
+    d.begin_file(name);
+    d.push(bytes);
+    let r = d.finish();
+    assert_eq!(r.matches.len(), 1, "{:?}", r.stats.files);
+    let v = serde_json::to_value(&r.matches[0].event).unwrap();
+    v.as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| *k != "command_line")
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn expect(got: &std::collections::BTreeMap<String, String>, want: &[(&str, &str)]) {
+    let want: std::collections::BTreeMap<String, String> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in &want {
+        assert_eq!(got.get(k), Some(v), "field {k}");
+    }
+    let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    assert!(extra.is_empty(), "fields that should be null: {extra:?}");
+}
+
+/// CIM-PROCESSES.md §3, the Sysmon column, field by field.
 #[test]
-fn sysmon_example_maps_to_cim() {
+fn sysmon_example_gives_every_cim_field_of_the_spec() {
+    let got = cim_fields("sysmon.xml", SYSMON_XML.as_bytes());
+    let parent = got["parent_process"].clone();
+    assert!(parent.starts_with("\"powershell.exe\" -noninteractive -encodedcommand WwBDAG8A"));
+    assert_eq!(parent.chars().count(), 769);
+    expect(
+        &got,
+        &[
+            ("dest", "win-dc-6764986.attackrange.local"),
+            ("host", "win-dc-6764986"),
+            ("user", "Administrator"),
+            ("user_id", "S-1-5-18"),
+            (
+                "process",
+                "\"C:\\Windows\\system32\\cmd.exe\" /c \"reg save HKLM\\sam %%temp%%\\sam &amp; reg save HKLM\\system %%temp%%\\system &amp; reg save HKLM\\security %%temp%%\\security\" ",
+            ),
+            ("process_name", "cmd.exe"),
+            ("process_exec", "cmd.exe"),
+            ("process_path", "C:\\Windows\\System32\\cmd.exe"),
+            ("process_id", "2296"),
+            ("process_guid", "{96128EA2-F212-5F7E-E400-000000007F01}"),
+            (
+                "process_hash",
+                "MD5=F4F684066175B77E0C3A000549D2922C,SHA256=935C1861DF1F4018D698E8B65ABFA02D7E9037D8F68CA3C2065B6CA165D44AD2,IMPHASH=3062ED732D4B25D1C64F084DAC97D37A",
+            ),
+            ("process_integrity_level", "high"),
+            (
+                "process_current_directory",
+                "C:\\Users\\ADMINI~1\\AppData\\Local\\Temp\\",
+            ),
+            ("original_file_name", "Cmd.Exe"),
+            ("parent_process", &parent),
+            ("parent_process_name", "powershell.exe"),
+            ("parent_process_exec", "powershell.exe"),
+            (
+                "parent_process_path",
+                "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+            ),
+            ("parent_process_id", "4624"),
+            (
+                "parent_process_guid",
+                "{96128EA2-F211-5F7E-DF00-000000007F01}",
+            ),
+            ("action", "allowed"),
+            ("vendor_product", "Microsoft Sysmon"),
+        ],
+    );
+}
+
+/// CIM-PROCESSES.md §3, the 4688 column.
+#[test]
+fn security_4688_example_gives_every_cim_field_of_the_spec() {
+    let got = cim_fields("4688.xml", SEC4688_XML.as_bytes());
+    expect(
+        &got,
+        &[
+            ("dest", "ar-win-1"),
+            ("host", "ar-win-1"),
+            ("user", "AR-WIN-1$"),
+            (
+                "process",
+                "\"C:\\Program Files\\SplunkUniversalForwarder\\bin\\splunk-powershell.exe\" --ps2",
+            ),
+            ("process_name", "splunk-powershell.exe"),
+            ("process_exec", "splunk-powershell.exe"),
+            (
+                "process_path",
+                "C:\\Program Files\\SplunkUniversalForwarder\\bin\\splunk-powershell.exe",
+            ),
+            ("process_id", "0xf84"),
+            ("original_file_name", "unknown"),
+            (
+                "parent_process",
+                "C:\\Program Files\\SplunkUniversalForwarder\\bin\\splunkd.exe",
+            ),
+            ("parent_process_name", "splunkd.exe"),
+            (
+                "parent_process_path",
+                "C:\\Program Files\\SplunkUniversalForwarder\\bin\\splunkd.exe",
+            ),
+            ("parent_process_id", "0xb2c"),
+            ("action", "allowed"),
+            ("vendor_product", "Microsoft Windows"),
+        ],
+    );
+}
+
+/// CIM-PROCESSES.md §3, the CrowdStrike column (with our stated deviation for `process`).
+#[test]
+fn crowdstrike_example_gives_every_cim_field_of_the_spec() {
+    let got = cim_fields("cs.json", CS_JSON.as_bytes());
+    expect(
+        &got,
+        &[
+            ("dest", "unknown"),
+            ("user", "S-1-5-21-586445407-708991241-1829972403-500"),
+            ("user_id", "S-1-5-21-586445407-708991241-1829972403-500"),
+            (
+                "process",
+                "\"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe\" ",
+            ),
+            ("process_name", "powershell.exe"),
+            ("process_exec", "powershell.exe"),
+            (
+                "process_path",
+                "\\Device\\HarddiskVolume1\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+            ),
+            ("process_id", "5642133882"),
+            (
+                "process_hash",
+                "ba4038fd20e474c047be8aad5bfacdb1bfc1ddbe12f803f473b7918d8d819436",
+            ),
+            ("process_integrity_level", "high"),
+            ("original_file_name", "unknown"),
+            ("parent_process", "unknown"),
+            ("parent_process_name", "explorer.exe"),
+            ("parent_process_exec", "explorer.exe"),
+            ("parent_process_id", "5459598860"),
+            ("action", "allowed"),
+            ("vendor_product", "CrowdStrike FDR"),
+        ],
+    );
+}
+
+#[test]
+fn sysmon_remote_schtasks_is_the_flagship_row() {
     let xml = as_remote_schtasks(SYSMON_XML, "Image");
     let r = detect("sysmon.xml", xml.as_bytes());
     assert_reconciles(&r);
     assert_eq!(r.stats.process_creation.sysmon, 1);
     let m = only_event(&r);
-    let e = &m.event;
-    assert_eq!(e.dest, "win-dc-6764986.attackrange.local");
-    assert_eq!(e.user, "Administrator");
-    assert_eq!(e.process_name, "schtasks.exe");
-    assert_eq!(e.process_path, "C:\\Windows\\System32\\schtasks.exe");
-    assert_eq!(e.original_file_name, "Cmd.Exe");
-    assert_eq!(e.parent_process_name, "powershell.exe");
-    assert!(
-        e.parent_process
-            .starts_with("\"powershell.exe\" -noninteractive")
-    );
-    assert_eq!(e.process_id, "2296");
-    assert_eq!(e.parent_process_id, "4624");
-    assert_eq!(e.process_guid, "{96128EA2-F212-5F7E-E400-000000007F01}");
-    assert_eq!(e.vendor_product, "Microsoft Sysmon");
+    assert_eq!(m.event.field("process_name"), Some("schtasks.exe"));
     // UtcTime (…46.615), not TimeCreated (…46.617).
     assert_eq!(m.time, "2020-10-08T11:03:46.615Z");
     assert_eq!(m.location.record, Some(4522));
@@ -89,41 +232,26 @@ fn sysmon_example_maps_to_cim() {
 }
 
 #[test]
-fn sysmon_example_unmodified_decodes_entities_and_does_not_match() {
+fn sysmon_example_unmodified_does_not_match() {
     let r = detect("sysmon.xml", SYSMON_XML.as_bytes());
     assert_eq!((r.stats.process_creation.sysmon, r.matches.len()), (1, 0));
 }
 
 #[test]
-fn security_4688_example_maps_to_cim_with_the_user_rule() {
+fn security_4688_remote_schtasks_with_the_user_and_process_rules() {
     let xml = as_remote_schtasks(SEC4688_XML, "NewProcessName");
     let r = detect("4688.xml", xml.as_bytes());
     let m = only_event(&r);
     let e = &m.event;
-    assert_eq!(e.dest, "ar-win-1");
-    // TargetUserName is "-": SubjectUserName.
-    assert_eq!(e.user, "AR-WIN-1$");
     // The first token has no '\': the Windows add-on puts NewProcessName in its place.
     assert_eq!(
-        e.process,
-        "C:\\Windows\\System32\\schtasks.exe /create /s FS02 /tn t /tr c:\\x.exe /sc once"
+        e.field("process"),
+        Some("C:\\Windows\\System32\\schtasks.exe /create /s FS02 /tn t /tr c:\\x.exe /sc once")
     );
     assert_eq!(
         e.command_line,
         "schtasks /create /s FS02 /tn t /tr c:\\x.exe /sc once"
     );
-    assert_eq!(e.process_name, "schtasks.exe");
-    assert_eq!(e.parent_process_name, "splunkd.exe");
-    assert_eq!(
-        e.parent_process,
-        "C:\\Program Files\\SplunkUniversalForwarder\\bin\\splunkd.exe"
-    );
-    assert_eq!(e.original_file_name, "unknown");
-    assert_eq!(
-        (e.process_id.as_str(), e.parent_process_id.as_str()),
-        ("0xf84", "0xb2c")
-    );
-    assert_eq!(e.vendor_product, "Microsoft Windows");
     assert_eq!(m.time, "2024-04-23T08:48:30.449Z");
     // A TargetUserName other than "-" wins.
     let named = xml.replace(
@@ -131,8 +259,10 @@ fn security_4688_example_maps_to_cim_with_the_user_rule() {
         "<Data Name='TargetUserName'>alice</Data>",
     );
     assert_eq!(
-        only_event(&detect("4688.xml", named.as_bytes())).event.user,
-        "alice"
+        only_event(&detect("4688.xml", named.as_bytes()))
+            .event
+            .field("user"),
+        Some("alice")
     );
 }
 
@@ -146,7 +276,7 @@ fn security_4688_example_unmodified() {
 }
 
 #[test]
-fn crowdstrike_example_maps_to_cim() {
+fn crowdstrike_remote_schtasks() {
     // Make it schtasks without touching the other fields.
     let mut v: serde_json::Value = serde_json::from_str(CS_JSON).unwrap();
     v["CommandLine"] =
@@ -154,25 +284,9 @@ fn crowdstrike_example_maps_to_cim() {
     v["ImageFileName"] = "\\Device\\HarddiskVolume1\\Windows\\System32\\schtasks.exe".into();
     let r = detect("cs.json", v.to_string().as_bytes());
     let m = only_event(&r);
-    let e = &m.event;
-    assert_eq!(e.process_name, "schtasks.exe");
-    assert_eq!(
-        e.user, "S-1-5-21-586445407-708991241-1829972403-500",
-        "UserSid without UserName"
-    );
-    assert_eq!(
-        e.dest, "unknown",
-        "no ComputerName and no record naming the aid"
-    );
-    assert_eq!(e.parent_process_name, "explorer.exe");
-    assert_eq!(e.parent_process, "unknown");
-    assert_eq!(e.original_file_name, "unknown");
-    assert_eq!(e.process_id, "5012");
-    assert_eq!(e.process_guid, "5642133882");
-    assert_eq!(e.vendor_product, "CrowdStrike Falcon");
+    assert_eq!(m.event.field("process_name"), Some("schtasks.exe"));
     assert_eq!(m.time, "2024-04-22T16:59:33.418Z");
     assert_eq!(m.remote_target, "10.0.0.5");
-
     let plain = detect("cs.json", CS_JSON.as_bytes());
     assert_eq!(
         (
@@ -202,7 +316,9 @@ fn crowdstrike_aid_is_named_by_a_later_record() {
         .iter()
         .find(|x| x.text("remote_target") == "FS02")
         .unwrap();
-    assert_eq!(remote.text("user"), "jdoe");
+    // CIM-PROCESSES.md §2: the Falcon add-on's user is the SID, never
+    // UserName (`jdoe` here); this record has no UserSid.
+    assert_eq!(remote.text("user"), "unknown");
     assert_eq!(remote.text("process_name"), "schtasks.exe");
     assert_eq!(r.risk_events[0].risk_object, "WKS-ANALYST07");
     assert_eq!(r.risk_events[0].normalized_risk_object, "wks-analyst07");
@@ -211,11 +327,7 @@ fn crowdstrike_aid_is_named_by_a_later_record() {
         .iter()
         .find(|m| m.remote_target == "FS02")
         .unwrap();
-    assert_eq!(
-        m.event.process_id, "18446744073709551000",
-        "RawProcessId beyond i64 kept as text"
-    );
-    assert_eq!(m.event.dest, "WKS-ANALYST07");
+    assert_eq!(m.event.field("dest"), Some("WKS-ANALYST07"));
 
     let precise = detect_bytes(
         "fdr.ndjson",

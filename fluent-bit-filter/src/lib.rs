@@ -12,10 +12,13 @@
 //! | `schtasks_detect_keep`            | parity  | kept unchanged       |
 //! | `schtasks_detect_drop_precise`    | precise | dropped              |
 //! | `schtasks_detect_keep_precise`    | precise | kept unchanged       |
+//! | `schtasks_detect_pack_drop`       | the flagship and every ESCU pack rule, parity | dropped |
+//! | `schtasks_detect_pack_keep`       | the flagship and every ESCU pack rule, parity | kept unchanged |
 //!
 //! A matching record comes back with a `schtasks_detect` object added (rule
 //! name and id, risk score and message, ATT&CK ids, `remote_target`, and its
-//! CIM fields). Malformed JSON never traps: it is dropped, or kept as
+//! CIM fields), and `rules`: what every rule it matched says (with the pack
+//! functions, each ESCU rule as well). Malformed JSON never traps: it is dropped, or kept as
 //! `{"schtasks_detect":{"error":...}}`. The output buffer is reused from call to
 //! call, so memory does not grow with the number of records.
 
@@ -26,16 +29,36 @@ use serde_json::Value;
 use std::alloc::{Layout, alloc, dealloc};
 use std::cell::RefCell;
 
+/// Which rules judge the records.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rules {
+    /// The flagship alone, in this mode.
+    Flagship(Mode),
+    /// The flagship and the whole ESCU pack, in parity mode.
+    Pack,
+}
+
+impl From<Mode> for Rules {
+    fn from(mode: Mode) -> Rules {
+        Rules::Flagship(mode)
+    }
+}
+
 thread_local! {
     static PARITY: Annotator = Annotator::new(Mode::Parity);
     static PRECISE: Annotator = Annotator::new(Mode::Precise);
+    // Built on first use only: a pipeline using the flagship functions never pays for the pack.
+    static PACK: Annotator = Annotator::with_rules(
+        Mode::Parity,
+        schtasks_detect::ruleset::select("all").unwrap_or_default(),
+    );
     static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Judges one record; `None` drops it.
-pub fn filter_record(record: &[u8], mode: Mode, keep: bool) -> Option<String> {
+pub fn filter_record(record: &[u8], rules: impl Into<Rules>, keep: bool) -> Option<String> {
     let mut out = Vec::new();
-    filter_into(record, mode, keep, &mut out).then(|| String::from_utf8_lossy(&out).into_owned())
+    filter_into(record, rules, keep, &mut out).then(|| String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Judges one record and writes the answer into `out` (cleared first);
@@ -45,11 +68,13 @@ pub fn filter_record(record: &[u8], mode: Mode, keep: bool) -> Option<String> {
 /// parsed fields, its CIM event, the answer, which holds the record and the
 /// detection with the CIM fields), besides the host's copy of the record: the
 /// answer is written in place, never built as a string and copied again.
-pub fn filter_into(record: &[u8], mode: Mode, keep: bool, out: &mut Vec<u8>) -> bool {
+pub fn filter_into(record: &[u8], rules: impl Into<Rules>, keep: bool, out: &mut Vec<u8>) -> bool {
     out.clear();
-    let judge = |value: Value| match mode {
-        Mode::Parity => PARITY.with(|a| a.judge(value)),
-        Mode::Precise => PRECISE.with(|a| a.judge(value)),
+    let rules = rules.into();
+    let judge = |value: Value| match rules {
+        Rules::Flagship(Mode::Parity) => PARITY.with(|a| a.judge(value)),
+        Rules::Flagship(Mode::Precise) => PRECISE.with(|a| a.judge(value)),
+        Rules::Pack => PACK.with(|a| a.judge(value)),
     };
     let text = record.strip_suffix(&[0]).unwrap_or(record);
     let value: Value = match serde_json::from_slice(text) {
@@ -116,12 +141,7 @@ fn write_with_member(
     let t = object.trim_ascii();
     let body = t.strip_suffix(b"}").unwrap_or(t).trim_ascii_end();
     // Room for everything at once: a doubling buffer peaks at three times its content.
-    let cim: usize = schtasks_detect::source::cim::FIELDS
-        .iter()
-        .filter_map(|f| ev.field(f))
-        .map(str::len)
-        .sum::<usize>()
-        + ev.command_line.len();
+    let cim: usize = ev.present().map(|(_, v)| v.len()).sum::<usize>() + ev.command_line.len();
     let message = detection
         .get("risk_message")
         .and_then(Value::as_str)
@@ -150,10 +170,10 @@ fn write_with_member(
 }
 
 /// Writes the answer into the reused output buffer, NUL-terminated.
-fn answer(record: &[u8], mode: Mode, keep: bool) -> *const u8 {
+fn answer(record: &[u8], rules: Rules, keep: bool) -> *const u8 {
     OUT.with(|out| {
         let mut buf = out.borrow_mut();
-        if !filter_into(record, mode, keep, &mut buf) {
+        if !filter_into(record, rules, keep, &mut buf) {
             buf.clear();
         }
         // A NUL inside the JSON would cut it short for the host: JSON escapes
@@ -170,14 +190,14 @@ fn answer(record: &[u8], mode: Mode, keep: bool) -> *const u8 {
 
 /// # Safety
 /// `record` must point to `record_len` readable bytes (Fluent Bit's copy).
-unsafe fn run(record: *const u8, record_len: u32, mode: Mode, keep: bool) -> *const u8 {
+unsafe fn run(record: *const u8, record_len: u32, rules: Rules, keep: bool) -> *const u8 {
     let bytes: &[u8] = if record.is_null() {
         &[]
     } else {
         // SAFETY: the host guarantees `record_len` bytes at `record`.
         unsafe { std::slice::from_raw_parts(record, record_len as usize) }
     };
-    answer(bytes, mode, keep)
+    answer(bytes, rules, keep)
 }
 
 macro_rules! export {
@@ -194,7 +214,7 @@ macro_rules! export {
             record_len: u32,
         ) -> *const u8 {
             // SAFETY: forwarded from the host's contract.
-            unsafe { run(record, record_len, $mode, $keep) }
+            unsafe { run(record, record_len, $mode.into(), $keep) }
         }
     };
 }
@@ -203,6 +223,8 @@ export!(schtasks_detect_drop, Mode::Parity, false);
 export!(schtasks_detect_keep, Mode::Parity, true);
 export!(schtasks_detect_drop_precise, Mode::Precise, false);
 export!(schtasks_detect_keep_precise, Mode::Precise, true);
+export!(schtasks_detect_pack_drop, Rules::Pack, false);
+export!(schtasks_detect_pack_keep, Rules::Pack, true);
 
 // The allocator exports exist in the wasm module only: natively they would
 // replace the C library's own `malloc` and `free`.
@@ -265,12 +287,38 @@ mod tests {
             write_with_member(&mut out, text.as_bytes(), &det, &ev);
             let out: Value = serde_json::from_slice(&out).unwrap();
             assert_eq!(out[KEY]["a"], 1, "{text}");
-            assert_eq!(out[KEY]["cim"]["dest"], "", "{text}");
+            assert_eq!(out[KEY]["cim"]["command_line"], "", "{text}");
         }
         let dup = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\Windows\\System32\\schtasks.exe","CommandLine":"schtasks /create /s H /tn x","schtasks_detect":"old"}"#;
         let out: Value =
             serde_json::from_str(&filter_record(dup, Mode::Parity, false).unwrap()).unwrap();
         assert_eq!(out[KEY]["remote_target"], "H");
+    }
+
+    #[test]
+    fn the_pack_functions_annotate_every_rule_matched() {
+        // Shadow copies deleted: an ESCU rule, not the flagship.
+        let rec = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\Windows\\System32\\vssadmin.exe","CommandLine":"vssadmin.exe delete shadows /all /quiet","ParentImage":"C:\\Windows\\System32\\cmd.exe","Hostname":"h","User":"D\\bob"}"#;
+        assert_eq!(filter_record(rec, Mode::Parity, false), None);
+        let out: Value =
+            serde_json::from_str(&filter_record(rec, Rules::Pack, false).unwrap()).unwrap();
+        let rules = out[KEY]["rules"].as_array().unwrap();
+        assert!(!rules.is_empty(), "{rules:?}");
+        assert!(
+            rules
+                .iter()
+                .all(|r| r["rule_id"] != "1297fb80-f42a-4b4a-9c8a-88c066237cf6")
+        );
+        assert!(
+            rules
+                .iter()
+                .any(|r| r["rule_name"] == "Deleting Shadow Copies")
+        );
+        assert_eq!(out[KEY]["cim"]["user"], "bob");
+        assert_eq!(
+            filter_record(b"{\"EventID\":4624}", Rules::Pack, false),
+            None
+        );
     }
 
     #[test]

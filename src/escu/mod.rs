@@ -25,6 +25,9 @@ pub struct Detection {
     pub id: String,
     #[serde(default)]
     pub version: Option<u32>,
+    /// `TTP`, `Anomaly`, `Hunting`, `Correlation`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
     pub search: String,
     #[serde(default)]
     pub data_source: Vec<String>,
@@ -243,6 +246,37 @@ impl PackRule {
     }
 }
 
+impl PackRule {
+    /// The rule the engine runs: risk score from confidence and impact as
+    /// contentctl computes it (Python's rounding), else the YAML's own.
+    pub fn to_rule(&self) -> crate::rule::Rule {
+        let d = &self.detection;
+        let risk_score = match (d.confidence, d.impact) {
+            (Some(c), Some(i)) => crate::rule::round_half_even(f64::from(c * i) / 100.0),
+            _ => d.risk_score.unwrap_or(0),
+        };
+        crate::rule::Rule {
+            name: d.name.clone(),
+            id: d.id.clone(),
+            version: d.version.unwrap_or(1),
+            kind: d.kind.clone().unwrap_or_else(|| "TTP".into()),
+            search: d.search.clone(),
+            macros: self.macro_map(),
+            message: d.message.clone().unwrap_or_default(),
+            confidence: d.confidence.unwrap_or(0),
+            impact: d.impact.unwrap_or(0),
+            risk_score,
+            search_name_template: "ESCU - $name$ - Rule".into(),
+            analytic_stories: d.analytic_story.clone(),
+            mitre_attack_id: d.mitre_attack_id.clone(),
+            mitre_tactics: Vec::new(),
+            observables: d.observable.clone(),
+            drilldown_searches: Vec::new(),
+            file: Some(self.file.clone()),
+        }
+    }
+}
+
 /// Reads one detection's YAML.
 pub fn parse_detection(yaml: &str) -> Result<Detection, String> {
     serde_saphyr::from_str(yaml).map_err(|e| e.to_string())
@@ -269,6 +303,8 @@ pub struct DetectionData {
     pub id: String,
     pub name: String,
     pub version: Option<u32>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
     pub search: String,
     pub data_source: Vec<String>,
     pub analytic_story: Vec<String>,
@@ -286,6 +322,7 @@ impl From<&Detection> for DetectionData {
             id: d.id.clone(),
             name: d.name.clone(),
             version: d.version,
+            kind: d.kind.clone(),
             search: d.search.clone(),
             data_source: d.data_source.clone(),
             analytic_story: d.tags.analytic_story.clone(),
@@ -385,6 +422,7 @@ mod tests {
             name: "t".into(),
             id: "i".into(),
             version: Some(1),
+            kind: None,
             search: search.into(),
             data_source: sources.iter().map(|s| s.to_string()).collect(),
             tags: Tags::default(),

@@ -66,5 +66,7 @@ const detect = (events, options) => guarded(() => glue.detect(events, options));
 const detectBytes = (bytes, fileName, options) => guarded(() => glue.detectBytes(bytes, fileName, options));
 const toCsv = (columns, items) => guarded(() => glue.toCsv(columns, items));
 const rule = () => guarded(() => glue.rule());
+const manifest = () => guarded(() => glue.manifest());
+const packRules = () => guarded(() => glue.packRules());
 /** Traps on purpose (tests only). */
 const __trap = () => guarded(() => glue.__trap());

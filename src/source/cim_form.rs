@@ -1,6 +1,7 @@
 //! Events already in CIM form (`process_name`, `process`, `dest`, ...), as a
 //! web console may hold them: taken as they are, `Processes.` prefix allowed.
 
+use super::cim::Field;
 use super::{CimEvent, Source, SourceMapper};
 use crate::record::RawRecord;
 
@@ -23,24 +24,16 @@ impl SourceMapper for CimForm {
     }
 
     fn map(&self, r: &RawRecord) -> CimEvent {
-        let s = |f: &str| get(r, f).unwrap_or("").to_string();
-        CimEvent {
+        let mut ev = CimEvent {
             time: get(r, "_time").and_then(crate::time::parse),
-            dest: s("dest"),
-            user: s("user"),
-            process: s("process"),
-            command_line: s("process"),
-            process_name: s("process_name"),
-            process_path: s("process_path"),
-            original_file_name: s("original_file_name"),
-            parent_process: s("parent_process"),
-            parent_process_name: s("parent_process_name"),
-            process_id: s("process_id"),
-            parent_process_id: s("parent_process_id"),
-            process_guid: s("process_guid"),
-            vendor_product: s("vendor_product"),
+            command_line: get(r, "process").unwrap_or("").to_string(),
             record_id: None,
             source: Some(Source::Cim),
+            ..Default::default()
+        };
+        for &f in Field::ALL {
+            ev.set(f, get(r, f.name()).map(str::to_string));
         }
+        ev
     }
 }

@@ -2,7 +2,8 @@
 //! security_content's data-source definition does (`ImageFileName` for the
 //! process name, the command line unchanged; see the README's deviations).
 
-use super::{CimEvent, Source, SourceMapper, file_name};
+use super::cim::Field;
+use super::{CimEvent, Source, SourceMapper, name_crowdstrike};
 use crate::record::RawRecord;
 
 pub struct CrowdStrike;
@@ -17,6 +18,21 @@ pub fn aid_name(r: &RawRecord) -> Option<(&str, &str)> {
     Some((aid, name))
 }
 
+/// Rule IL-CS: the Falcon integrity level's number, named as the add-on's
+/// lookup names it; any other value stays as written.
+pub fn integrity_level(value: &str) -> &str {
+    match value.trim() {
+        "0" => "untrusted",
+        "4096" => "low",
+        "8192" => "medium",
+        "8448" => "medium_plus",
+        "12288" => "high",
+        "16384" => "system",
+        "20480" => "protected",
+        _ => value,
+    }
+}
+
 impl SourceMapper for CrowdStrike {
     fn source(&self) -> Source {
         Source::Crowdstrike
@@ -27,33 +43,69 @@ impl SourceMapper for CrowdStrike {
             .is_some_and(|n| PROCESS_EVENTS.contains(&n.trim()))
     }
 
+    /// The CrowdStrike FDR add-on's mapping (CIM-PROCESSES.md §2), except the
+    /// image and command-line trio, read as security_content's data-source
+    /// definition reads them (the README's deviations).
     fn map(&self, r: &RawRecord) -> CimEvent {
-        let s = |names: &[&str]| r.first(names).unwrap_or("").to_string();
+        let s = |names: &[&str]| r.first(names).map(str::to_string);
         let image = s(&["ImageFileName"]);
-        let command_line = s(&["CommandLine"]);
+        let synthetic = r
+            .get("event_simpleName")
+            .is_some_and(|n| n.trim() == "SyntheticProcessRollup2");
         let mut ev = CimEvent {
             time: r.first(&["timestamp"]).and_then(crate::time::parse),
-            dest: s(&["ComputerName"]),
-            user: s(&["UserName", "UserSid"]),
-            process: command_line.clone(),
-            command_line,
-            process_name: file_name(&image).to_string(),
-            process_path: image,
-            original_file_name: s(&["OriginalFilename"]),
-            parent_process: String::new(),
-            parent_process_name: s(&["ParentBaseFileName"]),
-            process_id: s(&["RawProcessId"]),
-            parent_process_id: s(&["ParentProcessId"]),
-            process_guid: s(&["TargetProcessId"]),
-            vendor_product: "CrowdStrike Falcon".into(),
+            command_line: r.first(&["CommandLine"]).unwrap_or("").to_string(),
             record_id: None,
             source: Some(Source::Crowdstrike),
+            ..Default::default()
         };
-        if ev.dest.is_empty()
-            && let Some(aid) = r.first(&["aid"])
-        {
-            ev.set_pending_aid(aid);
+        match s(&["device_hostname", "aid_computer_name", "ComputerName"]) {
+            Some(d) => ev.put(Field::Dest, d),
+            None => {
+                if let Some(aid) = r.first(&["aid"]) {
+                    ev.set_pending_aid(aid);
+                }
+            }
         }
+        let sid = s(&["UserSid", "UID"]);
+        ev.set(Field::User, sid.clone());
+        ev.set(Field::UserId, sid);
+        ev.set(Field::Process, s(&["CommandLine"]));
+        let platform = r.first(&["event_platform"]);
+        let name = image
+            .as_deref()
+            .map(|i| name_crowdstrike(i, platform).to_string())
+            .filter(|n| !n.is_empty());
+        ev.set(Field::ProcessName, name.clone());
+        ev.set(Field::ProcessExec, name);
+        ev.set(Field::ProcessPath, image);
+        ev.set(Field::ProcessId, s(&["TargetProcessId"]));
+        ev.set(Field::ProcessHash, s(&["SHA256HashData"]));
+        ev.set(
+            Field::ProcessIntegrityLevel,
+            r.first(&["IntegrityLevel"])
+                .map(|v| integrity_level(v).to_string()),
+        );
+        if !synthetic {
+            let parent = s(&["ParentBaseFileName"]);
+            ev.set(Field::ParentProcessName, parent.clone());
+            ev.set(Field::ParentProcessExec, parent);
+        }
+        ev.set(Field::ParentProcessId, s(&["ParentProcessId"]));
+        ev.put(Field::Action, "allowed");
+        ev.put(Field::VendorProduct, "CrowdStrike FDR");
         ev
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::integrity_level;
+
+    #[test]
+    fn integrity_levels_by_number() {
+        assert_eq!(integrity_level("12288"), "high");
+        assert_eq!(integrity_level("8448"), "medium_plus");
+        assert_eq!(integrity_level("99"), "99");
     }
 }

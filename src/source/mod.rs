@@ -87,15 +87,67 @@ pub fn normalize(record: &RawRecord) -> Option<CimEvent> {
     })
 }
 
-/// The file name of a Windows, NT or POSIX path (`\Device\...\x.exe`, `/bin/sh`).
-pub fn file_name(path: &str) -> &str {
-    let p = path.trim().trim_matches('"');
-    p.rsplit(['\\', '/']).next().unwrap_or(p)
+/// Rule Ns (the Sysmon add-on's file name): the text after the last `\\`
+/// when the value has one and that text is a run of ASCII word characters,
+/// optionally followed by `.` and more of them (`cmd.exe`, `tool`, `file.`);
+/// otherwise the whole value (`C:\\x\\my-tool` stays as it is).
+pub fn name_sysmon(path: &str) -> &str {
+    let Some(cut) = path.rfind('\\') else {
+        return path;
+    };
+    let tail = &path[cut + 1..];
+    let word = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let ok = match tail.rfind('.') {
+        Some(dot) => word(&tail[dot + 1..]),
+        None => !tail.is_empty() && word(tail),
+    };
+    if ok { tail } else { path }
 }
 
-/// `DOMAIN\user` → `user`.
-pub fn strip_domain(user: &str) -> &str {
-    user.rsplit('\\').next().unwrap_or(user)
+/// Rule Nw (the Windows add-on's file name): the text after the last `\\`;
+/// `None` when that is empty.
+pub fn name_windows(path: &str) -> Option<&str> {
+    let tail = path.rsplit('\\').next().unwrap_or(path);
+    (!tail.is_empty()).then_some(tail)
+}
+
+/// Rule Nc (the CrowdStrike add-on's file name): after the last `\\` on
+/// Windows, after the last `/` elsewhere; either when the platform is not
+/// given.
+pub fn name_crowdstrike<'a>(path: &'a str, platform: Option<&str>) -> &'a str {
+    let tail = match platform.map(str::trim) {
+        Some(p) if p.eq_ignore_ascii_case("win") => path.rsplit('\\').next(),
+        Some(_) => path.rsplit('/').next(),
+        None => path.rsplit(['\\', '/']).next(),
+    };
+    tail.unwrap_or(path)
+}
+
+/// Rule T: the add-ons cut values out of the rendered XML, where `&`, `<`,
+/// `>` are escaped; so a Windows value carries them escaped, whatever
+/// container it was read from (quotes stay literal).
+pub fn escape_xml_text(value: &str) -> String {
+    if !value.contains(['&', '<', '>']) {
+        return value.to_string();
+    }
+    escape_owned(value.to_string())
+}
+
+/// `escape_xml_text` on an owned value: no copy when there is nothing to escape.
+pub fn escape_owned(value: String) -> String {
+    if !value.contains(['&', '<', '>']) {
+        return value;
+    }
+    let mut out = String::with_capacity(value.len() + 16);
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Case-insensitive field equality for channel and provider names.
@@ -133,18 +185,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_names_of_every_path_form() {
+    fn file_name_rules_of_the_three_add_ons() {
+        // CIM-PROCESSES.md §2.1.
+        for (input, want) in [
+            (r"C:\Windows\System32\cmd.exe", "cmd.exe"),
+            (r"C:\x\tool", "tool"),
+            (r"C:\x\my-tool", r"C:\x\my-tool"),
+            (r"C:\x\a.b-c", r"C:\x\a.b-c"),
+            (r"C:\x\file.", "file."),
+            ("cmd.exe", "cmd.exe"),
+            (r"C:\x\", r"C:\x\"),
+        ] {
+            assert_eq!(name_sysmon(input), want, "{input}");
+        }
+        assert_eq!(name_windows(r"C:\x\my-tool"), Some("my-tool"));
+        assert_eq!(name_windows(r"C:\x\"), None);
         assert_eq!(
-            file_name(r"C:\Windows\System32\schtasks.exe"),
+            name_crowdstrike(
+                r"\Device\HarddiskVolume3\Windows\System32\schtasks.exe",
+                Some("Win")
+            ),
             "schtasks.exe"
         );
+        assert_eq!(name_crowdstrike("/usr/bin/curl", Some("Lin")), "curl");
         assert_eq!(
-            file_name(r"\Device\HarddiskVolume3\Windows\System32\schtasks.exe"),
-            "schtasks.exe"
+            escape_xml_text(r#"a & b <c> "d""#),
+            r#"a &amp; b &lt;c&gt; "d""#
         );
-        assert_eq!(file_name("/bin/sh"), "sh");
-        assert_eq!(file_name("schtasks.exe"), "schtasks.exe");
-        assert_eq!(strip_domain(r"THESHIRE\pgustavo"), "pgustavo");
-        assert_eq!(strip_domain("bob"), "bob");
     }
 }

@@ -163,8 +163,17 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, ParseError> {
                             break;
                         }
                     }
-                    word.push(c);
                     chars.next();
+                    // Splunk expands `\\` and `\"` outside quotes too: ESCU's
+                    // `process=*\\\\*` means two backslashes.
+                    if c == '\\'
+                        && let Some(&(_, e @ ('\\' | '"'))) = chars.peek()
+                    {
+                        word.push(e);
+                        chars.next();
+                        continue;
+                    }
+                    word.push(c);
                 }
                 out.push(match word.as_str() {
                     "AND" => Tok::And,
@@ -455,6 +464,16 @@ mod tests {
 
     fn eval(e: &Expr, kv: &[(&str, &str)]) -> bool {
         e.eval(&|f| kv.iter().find(|(k, _)| *k == f).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn backslash_escapes_outside_quotes_too() {
+        let e = parse(r"process=*\\\\* OR process=*HKLM\\SAM* OR process=*C:\Windows\*").unwrap();
+        let hit = |v: &str| e.eval(&|_| Some(v.to_string()));
+        assert!(hit(r"sc.exe \\fs02 create"));
+        assert!(!hit(r"sc.exe \fs02 create"));
+        assert!(hit(r"reg save HKLM\sam x"));
+        assert!(hit(r"C:\Windows\x.exe"));
     }
 
     #[test]

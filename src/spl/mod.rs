@@ -55,6 +55,17 @@ impl Aggregation {
         }
     }
 
+    /// Renames the output column.
+    pub fn rename_alias(&mut self, rename: &dyn Fn(&str) -> String) {
+        match self {
+            Aggregation::Count { alias }
+            | Aggregation::MinTime { alias }
+            | Aggregation::MaxTime { alias }
+            | Aggregation::Values { alias, .. }
+            | Aggregation::DistinctCount { alias, .. } => *alias = rename(alias),
+        }
+    }
+
     /// The field a `values` or `dc` reads, to rename it.
     pub fn field_mut(&mut self) -> Option<&mut String> {
         match self {
@@ -234,8 +245,20 @@ impl TstatsSearch {
             .first()
             .ok_or_else(|| err("tstats without 'from'"))?;
         let head = &expanded[..from];
+        // Every function call of the head must be one the engine computes:
+        // an aggregation it does not know is an error, never silently dropped.
+        let call_re = Regex::new(r"(\w+)\s*\(").map_err(|e| err(e.to_string()))?;
+        for c in call_re.captures_iter(head) {
+            let name = c[1].to_ascii_lowercase();
+            if !matches!(
+                name.as_str(),
+                "count" | "min" | "max" | "values" | "dc" | "distinct_count"
+            ) {
+                return Err(err(format!("unsupported aggregation {}(...)", &c[1])));
+            }
+        }
         let agg_re = Regex::new(
-            r"(?i)\b(count|min|max|values|dc)\b(?:\(\s*([^)]*?)\s*\))?(?:\s+as\s+(\w+))?",
+            r"(?i)\b(count|min|max|values|dc|distinct_count)\b(?:\(\s*([^)]*?)\s*\))?(?:\s+as\s+([\w.]+))?",
         )
         .map_err(|e| err(e.to_string()))?;
         let mut aggregations = Vec::new();
@@ -257,9 +280,9 @@ impl TstatsSearch {
                     field: f.to_string(),
                     alias: alias.unwrap_or_else(|| format!("values({f})")),
                 },
-                ("dc", f) if !f.is_empty() => Aggregation::DistinctCount {
+                ("dc" | "distinct_count", f) if !f.is_empty() => Aggregation::DistinctCount {
                     field: f.to_string(),
-                    alias: alias.unwrap_or_else(|| format!("dc({f})")),
+                    alias: alias.unwrap_or_else(|| format!("{func}({f})")),
                 },
                 _ => return Err(err(format!("unsupported aggregation {}", &c[0]))),
             });
@@ -311,6 +334,15 @@ impl TstatsSearch {
                         if let Some(f) = a.field_mut() {
                             *f = strip(f);
                         }
+                        // `values(...) AS Processes.process` is renamed too;
+                        // an unnamed `values(Processes.process)` is not.
+                        a.rename_alias(&|alias: &str| {
+                            if alias.contains('(') {
+                                alias.to_string()
+                            } else {
+                                strip(alias)
+                            }
+                        });
                     }
                 }
                 _ => {

@@ -183,7 +183,10 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
       await page.setInputFiles('#file-input', { name: `${evil}.json`, mimeType: 'application/json', buffer: Buffer.from(line + '\n') });
       await page.waitForFunction(() => document.body.dataset.state === 'done' && window.__schtasks.result.rows.length === 1);
       const cell = await page.textContent('#rows tbody td[data-col=process]');
-      assert.equal(cell, `schtasks /create /s ${evil} /tn "${evil}"`);
+      // CIM's `process` carries `<`, `>`, `&` escaped as Splunk shows them
+      // (CIM-PROCESSES.md rule T), and the escaped text is shown as text, not decoded.
+      const escaped = evil.replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+      assert.equal(cell, `schtasks /create /s ${escaped} /tn "${escaped}"`);
       assert.equal(await page.$$eval('main img, main script:not([src]), main b', (n) => n.length), 0);
       await page.click('#rows tbody [data-col=events] button');
       assert.equal(await page.$$eval('main img, main b', (n) => n.length), 0);

@@ -1,0 +1,211 @@
+//! Which rules a run uses: the flagship always, and from the embedded ESCU
+//! pack (`rules/escu/pack.json`, made by `make rules`) the ones a selection
+//! names, plus any rule a user writes in ESCU's YAML form.
+
+use crate::escu::{self, Manifest, PackRule};
+use crate::rule::{CompiledRule, FLAGSHIP_ID, Rule};
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+const PACK_JSON: &str = include_str!("../rules/escu/pack.json");
+const MANIFEST_JSON: &str = include_str!("../rules/escu/manifest.json");
+
+/// The pack's rules, as `make rules` wrote them (a unit test reads them all).
+pub fn pack() -> &'static [PackRule] {
+    static PACK: OnceLock<Vec<PackRule>> = OnceLock::new();
+    PACK.get_or_init(|| serde_json::from_str(PACK_JSON).unwrap_or_default())
+}
+
+/// Every ESCU endpoint detection, supported or not (with why).
+pub fn manifest() -> &'static Manifest {
+    static MANIFEST: OnceLock<Manifest> = OnceLock::new();
+    MANIFEST.get_or_init(|| serde_json::from_str(MANIFEST_JSON).unwrap_or_default())
+}
+
+/// The pack's rules compiled, in pack order; the pack's copy of the flagship
+/// is left out (the flagship is the seed's own definition).
+fn compiled_pack() -> &'static [Arc<CompiledRule>] {
+    static COMPILED: OnceLock<Vec<Arc<CompiledRule>>> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        pack()
+            .iter()
+            .filter(|p| p.detection.id != FLAGSHIP_ID)
+            .filter_map(|p| CompiledRule::new(p.to_rule()).ok().map(Arc::new))
+            .collect()
+    })
+}
+
+fn flagship() -> Arc<CompiledRule> {
+    static SEED: OnceLock<Arc<CompiledRule>> = OnceLock::new();
+    SEED.get_or_init(|| Arc::new(CompiledRule::seed())).clone()
+}
+
+/// A technique id matches itself and its sub-techniques (`T1053` ⊃ `T1053.005`).
+fn technique_matches(wanted: &str, id: &str) -> bool {
+    id.eq_ignore_ascii_case(wanted)
+        || (id.len() > wanted.len()
+            && id[..wanted.len()].eq_ignore_ascii_case(wanted)
+            && id.as_bytes()[wanted.len()] == b'.')
+}
+
+/// The rules a selection names, the flagship first. A selection is a comma
+/// list of `flagship`, `all`, a rule id or exact name, `story:<name>`,
+/// `mitre:<technique>`; a term that names no rule is an error.
+pub fn select(selection: &str) -> Result<Vec<Arc<CompiledRule>>, String> {
+    let pack = compiled_pack();
+    let mut chosen = vec![false; pack.len()];
+    for term in selection
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let lower = term.to_lowercase();
+        let picks: Box<dyn Fn(&Rule) -> bool> = if lower == "flagship" {
+            Box::new(|_| false)
+        } else if lower == "all" {
+            Box::new(|_| true)
+        } else if let Some(story) = term.strip_prefix("story:").map(str::trim) {
+            let story = story.to_string();
+            Box::new(move |r| {
+                r.analytic_stories
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(&story))
+            })
+        } else if let Some(t) = term.strip_prefix("mitre:").map(str::trim) {
+            let t = t.to_string();
+            Box::new(move |r| r.mitre_attack_id.iter().any(|id| technique_matches(&t, id)))
+        } else {
+            let t = term.to_string();
+            Box::new(move |r| r.id.eq_ignore_ascii_case(&t) || r.name.eq_ignore_ascii_case(&t))
+        };
+        let flagship = flagship();
+        let mut any = lower == "flagship" || picks(&flagship.rule);
+        for (i, r) in pack.iter().enumerate() {
+            if picks(&r.rule) {
+                chosen[i] = true;
+                any = true;
+            }
+        }
+        if !any {
+            return Err(format!(
+                "no rule matches {term:?}: give flagship, all, a rule id or name, story:<name> or mitre:<technique> (see --list-rules)"
+            ));
+        }
+    }
+    let mut out = vec![flagship()];
+    out.extend(
+        pack.iter()
+            .zip(chosen)
+            .filter(|(_, c)| *c)
+            .map(|(r, _)| r.clone()),
+    );
+    Ok(out)
+}
+
+/// Every macro the pack's rules call, by lookup name (`name` or `name(N)`):
+/// what a user's rule may call too.
+fn pack_macros() -> BTreeMap<String, String> {
+    let mut all = BTreeMap::new();
+    for p in pack() {
+        for (k, v) in p.macro_map() {
+            if !k.ends_with("_filter") {
+                all.entry(k).or_insert(v);
+            }
+        }
+    }
+    all
+}
+
+/// A rule a user wrote in ESCU's YAML form. It must have the pack's shape;
+/// otherwise the error names the part that cannot run.
+pub fn rule_from_yaml(yaml: &str) -> Result<Arc<CompiledRule>, String> {
+    let d = escu::parse_detection(yaml).map_err(|e| format!("not an ESCU detection: {e}"))?;
+    escu::classify(&d).map_err(|why| format!("rule {:?} cannot run here: {why}", d.name))?;
+    let mut macros = pack_macros();
+    // Its own `_filter` macro: ESCU's default keeps every row.
+    for stage in crate::spl::split_pipeline(&d.search) {
+        if let Some(name) = stage
+            .strip_prefix('`')
+            .and_then(|s| s.strip_suffix('`'))
+            .filter(|n| n.ends_with("_filter"))
+        {
+            macros
+                .entry(name.trim().to_string())
+                .or_insert_with(|| "search *".into());
+        }
+    }
+    let file = PackRule {
+        file: "user rule".into(),
+        detection: (&d).into(),
+        macros: Vec::new(),
+    };
+    let mut rule = file.to_rule();
+    rule.macros = macros;
+    rule.file = None;
+    CompiledRule::new(rule)
+        .map(Arc::new)
+        .map_err(|e| format!("rule {:?} cannot run here: {e}", d.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pack_rule_compiles() {
+        let pack = pack();
+        assert_eq!(pack.len(), manifest().supported.len());
+        let compiled = compiled_pack();
+        // The pack's own copy of the flagship is the only one left out.
+        assert_eq!(compiled.len(), pack.len() - 1);
+        assert!(compiled.iter().all(|r| !r.rule.is_flagship()));
+    }
+
+    #[test]
+    fn selections() {
+        assert_eq!(select("flagship").unwrap().len(), 1);
+        assert_eq!(select("all").unwrap().len(), pack().len());
+        let story = select("story:Ransomware").unwrap();
+        assert!(story.len() > 2);
+        assert!(
+            story[1..]
+                .iter()
+                .all(|r| r.rule.analytic_stories.iter().any(|s| s == "Ransomware"))
+        );
+        let mitre = select("mitre:T1053").unwrap();
+        assert!(mitre[1..].iter().all(|r| {
+            r.rule
+                .mitre_attack_id
+                .iter()
+                .any(|t| t == "T1053" || t.starts_with("T1053."))
+        }));
+        let one = select("01d29b48-ff6f-11eb-b81e-acde48001123").unwrap();
+        assert_eq!(one[1].rule.name, "7zip CommandLine To SMB Share Path");
+        assert!(select("nope").unwrap_err().contains("no rule matches"));
+        assert!(technique_matches("T1053", "T1053.005"));
+        assert!(!technique_matches("T105", "T1053"));
+    }
+
+    #[test]
+    fn user_yaml_rules_run_or_say_why_not() {
+        let yaml = "name: My Rule\nid: u-1\ntype: Anomaly\nsearch: '| tstats `security_content_summariesonly` count from datamodel=Endpoint.Processes where Processes.process_name=whoami.exe by Processes.dest | `drop_dm_object_name(Processes)` | `my_rule_filter`'\ndata_source:\n- Sysmon EventID 1\ntags:\n  confidence: 50\n  impact: 50\n  message: whoami on $dest$\n";
+        let r = rule_from_yaml(yaml).unwrap();
+        assert_eq!(r.rule.risk_score, 25);
+        assert_eq!(r.rule.kind, "Anomaly");
+        assert_eq!(r.search.by, ["dest"]);
+        let bad = yaml.replace("Endpoint.Processes", "Network_Traffic.All_Traffic");
+        let e = rule_from_yaml(&bad).unwrap_err();
+        assert!(e.contains("datamodel=Network_Traffic.All_Traffic"), "{e}");
+        let extra = yaml.replace("| `my_rule_filter`", "| stats count by dest");
+        assert!(
+            rule_from_yaml(&extra)
+                .unwrap_err()
+                .contains("command `stats`")
+        );
+        assert!(
+            rule_from_yaml("::")
+                .unwrap_err()
+                .contains("not an ESCU detection")
+        );
+    }
+}
