@@ -173,9 +173,23 @@ impl FieldRef {
     }
 }
 
+/// A by-list entry: a field, or `_time` in buckets of `span` seconds.
+#[derive(Debug, Clone, Copy)]
+enum ByField {
+    Field(FieldRef),
+    Time { span: i64 },
+}
+
+/// `floor(_time / span) × span`, in epoch seconds, as a group-by value:
+/// zero-padded so that byte order is time order.
+pub fn time_bucket(time: Micros, span: i64) -> String {
+    let secs = time.div_euclid(1_000_000);
+    format!("{:012}", secs.div_euclid(span) * span)
+}
+
 pub struct Aggregator {
     by: Vec<String>,
-    by_fields: Vec<FieldRef>,
+    by_fields: Vec<ByField>,
     /// Fields whose distinct values a row keeps (for `values()` and `dc()`).
     set_fields: Vec<FieldRef>,
     /// What a null by-field becomes; `None` drops the event (no `fillnull_value`).
@@ -188,7 +202,13 @@ pub struct Aggregator {
 impl Aggregator {
     pub fn new(by: Vec<String>, fillnull: Option<String>, max_matches: usize) -> Self {
         Aggregator {
-            by_fields: by.iter().map(|b| FieldRef::of(b)).collect(),
+            by_fields: by
+                .iter()
+                .map(|b| match b.as_str() {
+                    "_time" => ByField::Time { span: 1 },
+                    b => ByField::Field(FieldRef::of(b)),
+                })
+                .collect(),
             by,
             set_fields: Vec::new(),
             fillnull,
@@ -201,6 +221,16 @@ impl Aggregator {
     /// Also keeps, per row, the distinct values of these fields.
     pub fn with_sets(mut self, fields: Vec<String>) -> Self {
         self.set_fields = fields.iter().map(|f| FieldRef::of(f)).collect();
+        self
+    }
+
+    /// Groups `_time` in buckets of `span` seconds (`by _time span=1m`).
+    pub fn with_time_span(mut self, span: Option<i64>) -> Self {
+        for b in &mut self.by_fields {
+            if let ByField::Time { span: s } = b {
+                *s = span.unwrap_or(1).max(1);
+            }
+        }
         self
     }
 
@@ -219,9 +249,15 @@ impl Aggregator {
     pub fn key(&self, ev: &CimEvent) -> Option<Vec<String>> {
         self.by_fields
             .iter()
-            .map(|f| match f.get(ev) {
-                Some(v) => Some(bounded(v, true).into_owned()),
-                None => self.fillnull.clone(),
+            .map(|b| match b {
+                ByField::Field(f) => match f.get(ev) {
+                    Some(v) => Some(bounded(v, true).into_owned()),
+                    None => self.fillnull.clone(),
+                },
+                ByField::Time { span } => match ev.time {
+                    Some(t) => Some(time_bucket(t, *span)),
+                    None => self.fillnull.clone(),
+                },
             })
             .collect()
     }

@@ -17,6 +17,7 @@ use crate::rule::CompiledRule;
 use crate::source::cim::Field;
 use crate::source::{self, CimEvent, cim, crowdstrike};
 use crate::spl::Aggregation;
+use crate::spl::eval::Val;
 use crate::spl::expr::{self, Expr};
 use crate::time;
 use serde::Serialize;
@@ -134,7 +135,8 @@ impl RuleRun {
         let search = &rule.search;
         let aggregator = |max: usize| {
             let a = Aggregator::new(search.by.clone(), search.fillnull_value.clone(), max)
-                .with_sets(search.set_fields());
+                .with_sets(search.set_fields())
+                .with_time_span(search.span);
             if primary {
                 a
             } else {
@@ -560,7 +562,16 @@ fn render(rule: &CompiledRule, key: &[String], state: &RowState, tz_offset: i32)
         .by
         .iter()
         .zip(key)
-        .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+        .map(|(k, v)| {
+            // A `_time` bucket, rendered as `security_content_ctime` renders times.
+            let v = match (k.as_str(), v.parse::<i64>()) {
+                ("_time", Ok(secs)) => {
+                    time::format(secs * 1_000_000, "%Y-%m-%dT%H:%M:%S", tz_offset)
+                }
+                _ => v.clone(),
+            };
+            (k.clone(), Value::Str(v))
+        })
         .collect();
     let sets = search.set_fields();
     for agg in &search.aggregations {
@@ -625,9 +636,15 @@ fn built_rows(
         .into_iter()
         .filter_map(|(key, state)| {
             let row = render(&run.rule, &key, &state, tz_offset);
-            run.filter
-                .eval(&|f| row.get(f).map(Value::as_string))
-                .then_some((key, row, state))
+            let get = |f: &str| match row.get(f) {
+                None => Val::Null,
+                Some(Value::Num(n)) => Val::Num(*n as f64),
+                Some(Value::Str(s)) => Val::Str(s.clone()),
+                Some(Value::List(v)) => Val::Multi(v.clone()),
+            };
+            let kept = run.rule.search.wheres.iter().all(|w| w.keeps(&get))
+                && run.filter.eval(&|f| row.get(f).map(Value::as_string));
+            kept.then_some((key, row, state))
         })
         .collect();
     (total, kept)

@@ -72,6 +72,17 @@ impl RawRecord {
         })
     }
 
+    /// Rewrites the values of the fields `pick` chooses, in place.
+    pub fn rewrite(&mut self, pick: impl Fn(&str) -> bool, f: impl Fn(&str) -> Option<String>) {
+        for (k, v) in self.fields.iter_mut() {
+            if pick(k)
+                && let Some(new) = f(v)
+            {
+                *v = new;
+            }
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
     }

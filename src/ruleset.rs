@@ -120,7 +120,11 @@ fn pack_macros() -> BTreeMap<String, String> {
 /// otherwise the error names the part that cannot run.
 pub fn rule_from_yaml(yaml: &str) -> Result<Arc<CompiledRule>, String> {
     let d = escu::parse_detection(yaml).map_err(|e| format!("not an ESCU detection: {e}"))?;
-    escu::classify(&d).map_err(|why| format!("rule {:?} cannot run here: {why}", d.name))?;
+    let tier = match escu::classify(&d) {
+        Ok(()) => 1,
+        Err(why) if escu::second_tier(&d, &why) => 2,
+        Err(why) => return Err(format!("rule {:?} cannot run here: {why}", d.name)),
+    };
     let mut macros = pack_macros();
     // Its own `_filter` macro: ESCU's default keeps every row.
     for stage in crate::spl::split_pipeline(&d.search) {
@@ -136,6 +140,7 @@ pub fn rule_from_yaml(yaml: &str) -> Result<Arc<CompiledRule>, String> {
     }
     let file = PackRule {
         file: "user rule".into(),
+        tier,
         detection: (&d).into(),
         macros: Vec::new(),
     };
@@ -154,7 +159,10 @@ mod tests {
     #[test]
     fn every_pack_rule_compiles() {
         let pack = pack();
-        assert_eq!(pack.len(), manifest().supported.len());
+        assert_eq!(
+            pack.len(),
+            manifest().supported.len() + manifest().second_tier.len()
+        );
         let compiled = compiled_pack();
         // The pack's own copy of the flagship is the only one left out.
         assert_eq!(compiled.len(), pack.len() - 1);

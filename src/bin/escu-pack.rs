@@ -52,8 +52,9 @@ fn run(escu_dir: &Path, out: &Path) -> Result<(), String> {
         ),
     )?;
     eprintln!(
-        "escu-pack: {} supported, {} unsupported, written to {}",
+        "escu-pack: {} supported, {} second tier, {} unsupported, written to {}",
         manifest.supported.len(),
+        manifest.second_tier.len(),
         manifest.unsupported.len(),
         out.display()
     );

@@ -225,6 +225,10 @@ pub struct ManifestEntry {
 pub struct Manifest {
     pub escu_commit: String,
     pub supported: Vec<ManifestEntry>,
+    /// Detections of the shape plus `| where` on the result rows: run as a
+    /// second tier; `reason` says why they are not first tier.
+    #[serde(default)]
+    pub second_tier: Vec<ManifestEntry>,
     pub unsupported: Vec<ManifestEntry>,
 }
 
@@ -292,9 +296,32 @@ pub fn parse_macro(yaml: &str) -> Result<Macro, String> {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PackRule {
     pub file: String,
+    /// 1: the seed's shape; 2: the shape plus `| where` on the result rows.
+    #[serde(default = "first_tier")]
+    pub tier: u8,
     #[serde(flatten)]
     pub detection: DetectionData,
     pub macros: Vec<Macro>,
+}
+
+fn first_tier() -> u8 {
+    1
+}
+
+/// Can the engine run this detection as a second-tier rule (its only extra
+/// steps are `| where` on the rows, its data source is one of ours)?
+pub fn second_tier(d: &Detection, why: &Unsupported) -> bool {
+    if !matches!(why, Unsupported::ExtraStep { is_macro: false, name } if name == "where") {
+        return false;
+    }
+    let stages = crate::spl::split_pipeline(d.search.trim());
+    let steps_ok = stages[1..].iter().all(|stage| match macro_name(stage) {
+        Some(m) => {
+            m == "drop_dm_object_name" || m == "security_content_ctime" || m.ends_with("_filter")
+        }
+        None => stage.split_whitespace().next() == Some("where"),
+    });
+    steps_ok && d.data_source.iter().any(|s| SOURCES.contains(&s.as_str()))
 }
 
 /// `Detection` in the pack's own, stable form.
@@ -372,45 +399,77 @@ pub fn catalogue(
             file: file.clone(),
             reason,
         };
-        match classify(&d) {
-            Ok(()) => {
+        let tier = match classify(&d) {
+            Ok(()) => 1,
+            Err(why) if second_tier(&d, &why) => {
+                // Kept only if the engine can parse its `where` (regexes included).
+                let rule = PackRule {
+                    file: file.clone(),
+                    tier: 2,
+                    detection: DetectionData::from(&d),
+                    macros: macros_of(&d, &defs),
+                };
+                match crate::spl::TstatsSearch::parse(&d.search, &rule.macro_map()) {
+                    Ok(_) => {
+                        manifest.second_tier.push(entry(Some(why.to_string())));
+                        pack.push(rule);
+                    }
+                    Err(e) => manifest.unsupported.push(ManifestEntry {
+                        reason: Some(format!("{why} ({e})")),
+                        ..entry(None)
+                    }),
+                }
+                continue;
+            }
+            Err(why) => {
+                manifest.unsupported.push(entry(Some(why.to_string())));
+                continue;
+            }
+        };
+        {
+            {
                 manifest.supported.push(entry(None));
-                // Macros called, and the macros they call, once each, by name.
-                let mut seen = std::collections::BTreeSet::new();
-                let mut todo = called_macros(&d.search);
-                while let Some(name) = todo.pop() {
-                    if let Some(m) = defs.get(&name)
-                        && seen.insert(name)
-                    {
-                        todo.extend(called_macros(&m.definition));
-                    }
-                }
-                let mut macros: Vec<Macro> = seen
-                    .into_iter()
-                    .filter_map(|n| defs.get(&n).cloned())
-                    .collect();
-                // ESCU generates each detection's `<name>_filter` as `search *`;
-                // the repository does not hold them.
-                for name in called_macros(&d.search) {
-                    if name.ends_with("_filter") && !macros.iter().any(|m| m.name == name) {
-                        macros.push(Macro {
-                            name,
-                            definition: "search *".into(),
-                            arguments: Vec::new(),
-                        });
-                    }
-                }
-                macros.sort_by(|a, b| a.name.cmp(&b.name));
+                let macros = macros_of(&d, &defs);
                 pack.push(PackRule {
                     file: file.clone(),
+                    tier,
                     detection: DetectionData::from(&d),
                     macros,
                 });
             }
-            Err(why) => manifest.unsupported.push(entry(Some(why.to_string()))),
         }
     }
     Ok((manifest, pack))
+}
+
+/// The macros a detection's search calls, and the macros they call, once
+/// each, by name; with its `<name>_filter`, which ESCU generates as
+/// `search *` (the repository does not hold them).
+fn macros_of(d: &Detection, defs: &std::collections::BTreeMap<String, Macro>) -> Vec<Macro> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = called_macros(&d.search);
+    while let Some(name) = todo.pop() {
+        if let Some(m) = defs.get(&name)
+            && seen.insert(name)
+        {
+            todo.extend(called_macros(&m.definition));
+        }
+    }
+    let mut macros: Vec<Macro> = seen
+        .into_iter()
+        .filter_map(|n| defs.get(&n).cloned())
+        .collect();
+    for name in called_macros(&d.search) {
+        if name.ends_with("_filter") && !macros.iter().any(|m| m.name == name) {
+            macros.push(Macro {
+                name,
+                definition: "search *".into(),
+                arguments: Vec::new(),
+            });
+        }
+    }
+    macros.sort_by(|a, b| a.name.cmp(&b.name));
+    macros
 }
 
 #[cfg(test)]

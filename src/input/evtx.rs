@@ -146,6 +146,7 @@ impl EvtxReader {
                         if let Some(serde_json::Value::Object(ev)) = obj.get("Event") {
                             super::json::event_shape(ev, &mut r);
                         }
+                        r.rewrite(|name| name.ends_with("Guid"), windows_guid);
                         // The event's own EventRecordID; the record header's id
                         // differs in logs that were filtered and re-saved.
                         r.location.record = Some(
@@ -162,6 +163,18 @@ impl EvtxReader {
             }
         }
     }
+}
+
+/// A GUID as Windows renders it, and so as Splunk sees it: `{8-4-4-4-12}`
+/// in upper case (the `evtx` crate writes lower case). Anything else: `None`.
+pub fn windows_guid(value: &str) -> Option<String> {
+    let inner = value.trim_start_matches('{').trim_end_matches('}');
+    let shape = inner.len() == 36
+        && inner.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    shape.then(|| format!("{{{}}}", inner.to_ascii_uppercase()))
 }
 
 impl RecordReader for EvtxReader {
@@ -221,5 +234,24 @@ impl RecordReader for EvtxReader {
             );
         }
         self.buf = Vec::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::windows_guid;
+
+    #[test]
+    fn guids_as_windows_renders_them() {
+        assert_eq!(
+            windows_guid("{a57649d1-3bc7-6189-091b-5d0300000000}").as_deref(),
+            Some("{A57649D1-3BC7-6189-091B-5D0300000000}")
+        );
+        assert_eq!(
+            windows_guid("a57649d1-3bc7-6189-091b-5d0300000000").as_deref(),
+            Some("{A57649D1-3BC7-6189-091B-5D0300000000}")
+        );
+        assert_eq!(windows_guid("-"), None);
+        assert_eq!(windows_guid("not-a-guid"), None);
     }
 }

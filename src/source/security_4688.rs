@@ -88,8 +88,7 @@ impl SourceMapper for Security4688 {
         // leaves alone: rewrite the text as logged, then escape once.
         ev.set(
             Field::Process,
-            process_4688(r.first(&["CommandLine"]), r.first(&["NewProcessName"]))
-                .map(escape_owned),
+            process_4688(r.first(&["CommandLine"]), r.first(&["NewProcessName"])).map(escape_owned),
         );
         let name = new_process
             .as_deref()

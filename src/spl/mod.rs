@@ -2,6 +2,7 @@
 //! (aggregations, `where` clause, `by` list), its macros, and the `_filter`
 //! macro's expression. Everything the engine evaluates comes from here.
 
+pub mod eval;
 pub mod expr;
 pub mod glob;
 
@@ -136,6 +137,10 @@ pub struct TstatsSearch {
     /// The `_filter` macro's expression (`search *` keeps everything).
     pub filter: Expr,
     pub filter_macro: Option<String>,
+    /// `| where` stages on the result rows (the pack's second tier), in order.
+    pub wheres: Vec<eval::Eval>,
+    /// `span=` of a `_time` by-field, in seconds: rows per time bucket.
+    pub span: Option<i64>,
 }
 
 /// Splits on `|` outside quotes, backticks and `[...]` subsearches.
@@ -307,22 +312,38 @@ impl TstatsSearch {
             None => (after_where, ""),
         };
         let mut condition = expr::parse(cond_text)?;
-        let mut by: Vec<String> = by_text
+        let mut span = None;
+        let mut by: Vec<String> = Vec::new();
+        for token in by_text
             .split(|c: char| c.is_whitespace() || c == ',')
             .filter(|f| !f.is_empty())
-            .map(str::to_string)
-            .collect();
+        {
+            match token.strip_prefix("span=") {
+                Some(s) => span = Some(parse_span(s)?),
+                None => by.push(token.to_string()),
+            }
+        }
+        if span.is_some() && !by.iter().any(|b| b == "_time") {
+            return Err(err("span= without _time in the by-list"));
+        }
 
         let mut ctime = Vec::new();
         let mut filter = Expr::All;
         let mut filter_macro = None;
+        let mut wheres: Vec<eval::Eval> = Vec::new();
+        let mut dropped_prefix: Option<String> = None;
         for stage in &stages[1..] {
+            if let Some(cond) = stage.strip_prefix("where ") {
+                wheres.push(eval::Eval::parse(&expand_macros(cond, macros)?)?);
+                continue;
+            }
             let (name, args) =
                 macro_call(stage).ok_or_else(|| err(format!("unsupported stage '{stage}'")))?;
             match name.as_str() {
                 "drop_dm_object_name" => {
                     let object = args.first().map(|a| a.trim_matches('"')).unwrap_or("");
                     let prefix = format!("{object}.");
+                    dropped_prefix = Some(prefix.clone());
                     let strip = |f: &str| f.strip_prefix(&prefix).unwrap_or(f).to_string();
                     condition.map_fields(&strip);
                     for b in &mut by {
@@ -364,6 +385,12 @@ impl TstatsSearch {
                 }
             }
         }
+        // A `where` reads the rows as the renamed columns name them.
+        if let Some(prefix) = dropped_prefix {
+            for w in &mut wheres {
+                w.map_fields(&|f: &str| f.strip_prefix(&prefix).unwrap_or(f).to_string());
+            }
+        }
         Ok(TstatsSearch {
             datamodel,
             aggregations,
@@ -373,8 +400,27 @@ impl TstatsSearch {
             ctime,
             filter,
             filter_macro,
+            wheres,
+            span,
         })
     }
+}
+
+/// `30s`, `1m`, `20m`, `1h`, `1d` in seconds.
+fn parse_span(s: &str) -> Result<i64, ParseError> {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let n: i64 = digits.parse().map_err(|_| err(format!("bad span={s}")))?;
+    let unit = match &s[digits.len()..] {
+        "s" | "sec" | "" => 1,
+        "m" | "min" => 60,
+        "h" | "hr" => 3600,
+        "d" => 86_400,
+        u => return Err(err(format!("unsupported span unit {u:?}"))),
+    };
+    if n <= 0 {
+        return Err(err(format!("bad span={s}")));
+    }
+    Ok(n * unit)
 }
 
 #[cfg(test)]
