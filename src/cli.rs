@@ -321,13 +321,18 @@ fn write_rule_list(json: bool, out: &mut dyn Write) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "ESCU @ {}: {} supported, {} unsupported",
+        "ESCU @ {}: {} supported, {} second tier, {} unsupported",
         m.escu_commit,
         m.supported.len(),
+        m.second_tier.len(),
         m.unsupported.len()
     )?;
     writeln!(out, "\nsupported:")?;
     for e in &m.supported {
+        writeln!(out, "  {}  {}", e.id, e.name)?;
+    }
+    writeln!(out, "\nsecond tier (| where on the rows):")?;
+    for e in &m.second_tier {
         writeln!(out, "  {}  {}", e.id, e.name)?;
     }
     writeln!(out, "\nunsupported:")?;

@@ -214,3 +214,174 @@ fn filter_on_rows_with_comparisons_and_in_lists() {
     // The Falcon add-on's user is the SID (UserName is not read): this row has none.
     assert_eq!(rows("user IN (UNKNOWN)"), 1);
 }
+
+/// Sysmon process creations as JSON lines: (image, command line).
+fn sysmon_lines(events: &[(&str, &str)]) -> Vec<u8> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, (image, cmd))| {
+            serde_json::json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational",
+                "Hostname": "ws7.corp", "UtcTime": format!("2024-05-01 10:00:0{i}.000"), "Image": image,
+                "CommandLine": cmd, "User": "CORP\\mallory", "ParentImage": "C:\\Windows\\System32\\cmd.exe"})
+            .to_string()
+                + "\n"
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+const USER_RULE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/rules/whoami_by_admin.yml"
+);
+
+#[test]
+fn rules_selection_user_rule_files_and_the_catalogue() {
+    let input = sysmon_lines(&[
+        ("C:\\Windows\\System32\\whoami.exe", "whoami /all"),
+        (
+            "C:\\Windows\\System32\\vssadmin.exe",
+            "vssadmin.exe delete shadows /all /quiet",
+        ),
+        (
+            "C:\\Windows\\System32\\schtasks.exe",
+            "schtasks /create /s DC01 /tn x /tr y",
+        ),
+    ]);
+    let results = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        all.push("-");
+        let (code, out, err) = run(&all, Some(&input));
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["rule"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Default: the flagship alone, its top-level output unchanged.
+    let flagship = results(&[]);
+    assert_eq!(
+        names(&flagship),
+        ["Schtasks scheduling job on remote system"]
+    );
+    assert_eq!(flagship["rows"][0]["remote_target"], "DC01");
+    assert_eq!(flagship["stats"]["rules"], 1);
+    // All: the flagship first, then the pack rules that returned rows.
+    let all = results(&["--rules", "all"]);
+    let n = names(&all);
+    assert_eq!(n[0], "Schtasks scheduling job on remote system");
+    assert!(n.contains(&"Deleting Shadow Copies".to_string()), "{n:?}");
+    assert_eq!(
+        all["rows"], flagship["rows"],
+        "the flagship's rows do not change"
+    );
+    assert!(all["stats"]["rules"].as_u64().unwrap() > 350);
+    // By ATT&CK technique and by story.
+    let t1490 = names(&results(&["--rules", "mitre:T1490"]));
+    assert!(t1490.contains(&"Deleting Shadow Copies".to_string()) && t1490.len() >= 2);
+    assert!(
+        !names(&results(&[
+            "--rules",
+            "story:Active Directory Kerberos Attacks"
+        ]))
+        .contains(&"Deleting Shadow Copies".to_string())
+    );
+    // A user's rule, with its own rows, message and risk.
+    let user = results(&["--rule-file", USER_RULE]);
+    let mine = user["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"]["name"] == "Whoami Run By A User")
+        .expect("the user rule's result");
+    assert_eq!(
+        mine["rows"][0]["process"],
+        serde_json::json!(["whoami /all"])
+    );
+    assert_eq!(mine["rows"][0]["user"], "mallory");
+    assert_eq!(
+        mine["risk_events"][0]["risk_message"],
+        "whoami run by mallory on ws7.corp"
+    );
+    assert_eq!(mine["risk_events"][0]["risk_score"], 20);
+    // A rule it cannot run is a usage error naming why.
+    let bad = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rules/registry_rule.yml"
+    );
+    let (code, _, err) = run(&["--rule-file", bad, "-"], Some(b""));
+    assert_eq!(code, 2);
+    assert!(err.contains("datamodel=Endpoint.Registry"), "{err}");
+    let (code, _, err) = run(&["--rules", "story:No Such Story", "-"], Some(b""));
+    assert_eq!(code, 2);
+    assert!(err.contains("no rule matches"), "{err}");
+    // The catalogue: supported, second tier, unsupported with reasons.
+    let (code, out, _) = run(&["--list-rules", "--format", "json"], None);
+    assert_eq!(code, 0);
+    let m: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(m["supported"].as_array().unwrap().len(), 364);
+    assert!(
+        m["unsupported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["reason"].is_string())
+    );
+    let (_, table, _) = run(&["--list-rules"], None);
+    assert!(
+        table.contains("364 supported, 18 second tier"),
+        "{}",
+        &table[..200]
+    );
+}
+
+#[test]
+fn stream_annotates_every_rule_an_event_matches() {
+    let input = sysmon_lines(&[
+        (
+            "C:\\Windows\\System32\\vssadmin.exe",
+            "vssadmin.exe delete shadows /all /quiet",
+        ),
+        ("C:\\Windows\\System32\\notepad.exe", "notepad.exe"),
+        (
+            "C:\\Windows\\System32\\schtasks.exe",
+            "schtasks /create /s DC01 /tn x /tr y",
+        ),
+    ]);
+    let (code, out, err) = run(&["--stream", "--rules", "all", "-"], Some(&input));
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "notepad matches nothing: {out}");
+    let rules = |l: &serde_json::Value| -> Vec<String> {
+        l["detection"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["rule_name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(rules(&lines[0]).contains(&"Deleting Shadow Copies".to_string()));
+    assert_eq!(
+        rules(&lines[1])[0],
+        "Schtasks scheduling job on remote system"
+    );
+    assert_eq!(lines[1]["detection"]["remote_target"], "DC01");
+    // The flagship alone: one detection, no list.
+    let (_, out, _) = run(&["--stream", "-"], Some(&input));
+    let only: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(only.len(), 1);
+    assert!(only[0]["detection"].get("rules").is_none());
+}

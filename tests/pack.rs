@@ -233,3 +233,190 @@ fn second_tier_rules_bucket_by_time_and_filter_rows() {
     // Its output redirection is escaped, as Splunk shows it (rule T).
     assert!(wmi[0]["process"].as_str().unwrap().contains("2&gt;&amp;1"));
 }
+
+/// A user rule over the shared 4688 example: which rows it returns.
+fn rows_of(search_where_by: &str, fillnull: bool) -> Vec<Value> {
+    let summaries = if fillnull {
+        "`security_content_summariesonly`"
+    } else {
+        "summariesonly=false"
+    };
+    let yaml = format!(
+        "name: T\nid: t-1\ntype: TTP\nsearch: '| tstats {summaries} count from datamodel=Endpoint.Processes where {search_where_by} | `drop_dm_object_name(Processes)` | `t_filter`'\ndata_source:\n- Windows Event Log Security 4688\n"
+    );
+    let rule = schtasks_detect::ruleset::rule_from_yaml(&yaml).unwrap();
+    let mut d = schtasks_detect::Detector::with_rule(rule, Options::default()).unwrap();
+    d.begin_file("4688.xml");
+    d.push(include_bytes!(
+        "fixtures/windows_event_log_security_4688.example_log.xml"
+    ));
+    d.finish()
+        .rows
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect()
+}
+
+/// CIM-PROCESSES.md §1.3 and §5.2: a 4688 event has no
+/// `process_current_directory` (null) and no `original_file_name` in the add-on
+/// (CIM's `unknown`).
+#[test]
+fn null_fields_in_conditions_and_by_lists() {
+    let any = "Processes.process_name=*";
+    // != and = are false for a null field, NOT ... = true, IN false.
+    assert_eq!(
+        rows_of(
+            &format!("{any} Processes.process_current_directory!=x by Processes.dest"),
+            true
+        )
+        .len(),
+        0
+    );
+    assert_eq!(
+        rows_of(
+            &format!("{any} NOT Processes.process_current_directory=x by Processes.dest"),
+            true
+        )
+        .len(),
+        1
+    );
+    assert_eq!(
+        rows_of(
+            &format!("{any} Processes.process_current_directory IN (x, y) by Processes.dest"),
+            true
+        )
+        .len(),
+        0
+    );
+    assert_eq!(
+        rows_of(
+            &format!("{any} NOT Processes.process_current_directory IN (x, y) by Processes.dest"),
+            true
+        )
+        .len(),
+        1
+    );
+    // CIM's default is a value: `unknown` compares like any string.
+    assert_eq!(
+        rows_of(
+            &format!("{any} Processes.original_file_name!=x by Processes.dest"),
+            true
+        )
+        .len(),
+        1
+    );
+    // A null by-field: `null` with fillnull_value=null, no row without it.
+    let with = rows_of(
+        &format!("{any} by Processes.dest Processes.process_current_directory"),
+        true,
+    );
+    assert_eq!(with.len(), 1);
+    assert_eq!(with[0]["process_current_directory"], "null");
+    assert_eq!(with[0]["dest"], "ar-win-1");
+    assert_eq!(
+        rows_of(
+            &format!("{any} by Processes.dest Processes.process_current_directory"),
+            false
+        )
+        .len(),
+        0
+    );
+    // A field no add-on defines is always null.
+    assert_eq!(
+        rows_of(&format!("{any} by Processes.dest temp"), true)[0]["temp"],
+        "null"
+    );
+}
+
+/// CIM-PROCESSES.md §4: risk and threat objects come from each rule's own
+/// observables; across rules, the risk view adds them up per object.
+#[test]
+fn risk_objects_of_rules_with_different_observables_and_the_risk_view() {
+    let lines = [
+        // The flagship (dest/Hostname + user/User victims, process_name/Process attacker).
+        sysmon(
+            "2024-05-01 10:00:00.000",
+            r"C:\Windows\System32\schtasks.exe",
+            r"schtasks /create /s FS02 /tn t /tr c:\x.exe",
+            r"C:\Windows\System32\cmd.exe",
+        ),
+        // Deleting Shadow Copies: values(user) and values(parent_process) columns.
+        sysmon(
+            "2024-05-01 10:01:00.000",
+            r"C:\Windows\System32\vssadmin.exe",
+            "vssadmin.exe delete shadows /all /quiet",
+            r"C:\Windows\System32\cmd.exe",
+        ),
+    ];
+    let options = Options::default().select_rules("all").unwrap();
+    let r = detect_bytes("risk.json", lines.join("\n").as_bytes(), 4096, options);
+    let flagship = &r.results[0];
+    assert!(flagship.rule.flagship);
+    let kinds: Vec<(&str, &str)> = flagship
+        .risk_events
+        .iter()
+        .map(|e| (e.risk_object_type.as_str(), e.risk_object.as_str()))
+        .collect();
+    assert_eq!(kinds, [("system", "ws1.corp"), ("user", "eve")]);
+    assert_eq!(flagship.risk_events[0].threat_object, ["schtasks.exe"]);
+    assert_eq!(flagship.risk_events[0].threat_object_type, ["process"]);
+    assert_eq!(flagship.risk_events[0].risk_score, 63);
+    let shadow = r
+        .results
+        .iter()
+        .find(|x| x.rule.name == "Deleting Shadow Copies")
+        .expect("shadow copies rule");
+    // Its risk objects, per its observables, with the score of its confidence × impact.
+    let escu = schtasks_detect::ruleset::pack()
+        .iter()
+        .find(|p| p.detection.name == "Deleting Shadow Copies")
+        .unwrap();
+    let (risk, threat) = schtasks_detect::rule::risk_and_threat_objects(&escu.detection.observable);
+    let got: Vec<(String, String)> = shadow
+        .risk_events
+        .iter()
+        .map(|e| (e.risk_object_type.clone(), e.risk_object.clone()))
+        .collect();
+    let want: Vec<(String, String)> = risk
+        .iter()
+        .map(|o| {
+            let v = shadow.rows[0].text(&o.field);
+            (o.kind.clone(), v)
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        shadow.risk_events[0].threat_object_type,
+        threat.iter().map(|t| t.kind.clone()).collect::<Vec<_>>()
+    );
+    // Every rule's risk in one view: ws1.corp scored by both rules, and any other that fired.
+    let host = r
+        .risk_view
+        .iter()
+        .find(|o| o.normalized_risk_object == "ws1.corp")
+        .unwrap();
+    let scoring = r
+        .results
+        .iter()
+        .filter(|x| {
+            x.risk_events
+                .iter()
+                .any(|e| e.normalized_risk_object == "ws1.corp")
+        })
+        .count();
+    assert!(scoring >= 2);
+    assert_eq!(host.rule_count, scoring);
+    let total: u64 = r
+        .results
+        .iter()
+        .flat_map(|x| &x.risk_events)
+        .filter(|e| e.normalized_risk_object == "ws1.corp")
+        .map(|e| u64::from(e.risk_score))
+        .sum();
+    assert_eq!(host.risk_score, total);
+    assert!(
+        r.risk_view
+            .windows(2)
+            .all(|w| w[0].risk_score >= w[1].risk_score)
+    );
+}

@@ -233,8 +233,8 @@ pub struct Manifest {
 }
 
 impl PackRule {
-    /// The macros as the search parser looks them up: `name`, or `name(N)`
-    /// for a macro of N arguments (Splunk's arity-qualified names).
+    /// The macros as the search parser looks them up: `name`, or
+    /// `name(arg,...)` for a macro with arguments (substituted by name).
     pub fn macro_map(&self) -> std::collections::BTreeMap<String, String> {
         self.macros
             .iter()
@@ -242,7 +242,7 @@ impl PackRule {
                 let key = if m.arguments.is_empty() {
                     m.name.clone()
                 } else {
-                    format!("{}({})", m.name, m.arguments.len())
+                    format!("{}({})", m.name, m.arguments.join(","))
                 };
                 (key, m.definition.clone())
             })

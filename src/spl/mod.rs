@@ -94,8 +94,8 @@ impl TstatsSearch {
 /// The deepest nesting of macros within macros expanded.
 const MAX_MACRO_DEPTH: usize = 16;
 
-/// Expands the argument-less macros of a text (`` `process_net` ``), and the
-/// macros their bodies call, up to `MAX_MACRO_DEPTH` levels.
+/// Expands the macros of a text (`` `process_net` ``, `` `m(a, b)` ``), and
+/// the macros their bodies call, up to `MAX_MACRO_DEPTH` levels.
 fn expand_macros(text: &str, macros: &BTreeMap<String, String>) -> Result<String, ParseError> {
     let mut out = text.to_string();
     for _ in 0..MAX_MACRO_DEPTH {
@@ -109,11 +109,11 @@ fn expand_macros(text: &str, macros: &BTreeMap<String, String>) -> Result<String
             let Some(after) = parts.next() else {
                 return Err(err("unbalanced backtick in the search"));
             };
-            let name = call.trim();
-            let body = macros
-                .get(name)
-                .ok_or_else(|| err(format!("unknown macro `{name}`")))?;
-            next.push_str(body);
+            let (name, args) = macro_call(&format!("`{call}`"))
+                .ok_or_else(|| err(format!("bad macro call `{call}`")))?;
+            let body = macro_body(macros, &name, &args)
+                .ok_or_else(|| err(format!("unknown macro `{}`", call.trim())))?;
+            next.push_str(&body);
             next.push_str(after);
         }
         out = next;
@@ -215,19 +215,49 @@ fn macro_call(stage: &str) -> Option<(String, Vec<String>)> {
     }
 }
 
-/// Looks a macro up by `name` or `name(N)` (Splunk's arity-qualified names).
-fn macro_body<'a>(
-    macros: &'a BTreeMap<String, String>,
-    name: &str,
-    args: &[String],
-) -> Option<&'a str> {
+/// A macro's body with its arguments substituted. Macros are keyed `name`,
+/// `name(a,b)` (argument names, substituted as `$a$`, `$b$`), or `name(N)`
+/// (N arguments, substituted in the order their `$...$` first appear).
+fn macro_body(macros: &BTreeMap<String, String>, name: &str, args: &[String]) -> Option<String> {
     if args.is_empty() {
-        macros.get(name).map(String::as_str)
-    } else {
-        macros
-            .get(&format!("{name}({})", args.len()))
-            .map(String::as_str)
+        return macros.get(name).cloned();
     }
+    let prefix = format!("{name}(");
+    macros
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .find_map(|(key, body)| {
+            let inner = key[prefix.len()..].strip_suffix(')')?;
+            let names: Vec<String> = match inner.trim().parse::<usize>() {
+                Ok(n) if n == args.len() => placeholders(body).into_iter().take(n).collect(),
+                Ok(_) => return None,
+                Err(_) => inner.split(',').map(|a| a.trim().to_string()).collect(),
+            };
+            if names.len() != args.len() {
+                return None;
+            }
+            let mut out = body.clone();
+            for (n, v) in names.iter().zip(args) {
+                out = out.replace(&format!("${n}$"), v);
+            }
+            Some(out)
+        })
+}
+
+/// The `$name$` placeholders of a macro body, in order of first appearance.
+fn placeholders(body: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut parts = body.split('$');
+    parts.next();
+    while let Some(name) = parts.next() {
+        if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            if !out.iter().any(|o| o == name) {
+                out.push(name.to_string());
+            }
+            parts.next();
+        }
+    }
+    out
 }
 
 impl TstatsSearch {
@@ -369,6 +399,7 @@ impl TstatsSearch {
                 _ => {
                     let body = macro_body(macros, &name, &args)
                         .ok_or_else(|| err(format!("unknown macro `{name}`")))?;
+                    let body = body.as_str();
                     if let Some(conv) = body.trim().strip_prefix("convert") {
                         let fmt = Regex::new(r#"timeformat\s*=\s*"([^"]*)""#)
                             .ok()
@@ -505,6 +536,36 @@ mod tests {
                 field: "user".into(),
                 alias: "users".into()
             }
+        );
+    }
+
+    #[test]
+    fn macros_with_arguments_by_name_and_by_count() {
+        let mut m = macros();
+        m.insert(
+            "proc_is(name,other)".into(),
+            "(Processes.process_name=$name$ OR Processes.original_file_name=$name$) Processes.process=$other$".into(),
+        );
+        m.insert("by_count(1)".into(), "Processes.user=$u$".into());
+        let s = "| tstats count from datamodel=Endpoint.Processes where `proc_is(cmd.exe, \"*/c*\")` `by_count(bob)` by Processes.dest | `drop_dm_object_name(Processes)`";
+        let t = TstatsSearch::parse(s, &m).unwrap();
+        let ev = |name: &str, process: &str, user: &str| {
+            t.condition.eval(&|f| match f {
+                "process_name" => Some(name.to_string()),
+                "process" => Some(process.to_string()),
+                "user" => Some(user.to_string()),
+                _ => None,
+            })
+        };
+        assert!(ev("CMD.EXE", "cmd /c x", "bob"));
+        assert!(!ev("cmd.exe", "cmd /k x", "bob"));
+        assert!(!ev("cmd.exe", "cmd /c x", "eve"));
+        let wrong = s.replace("`by_count(bob)`", "`by_count(bob, eve)`");
+        assert!(
+            TstatsSearch::parse(&wrong, &m)
+                .unwrap_err()
+                .0
+                .contains("unknown macro")
         );
     }
 
