@@ -18,7 +18,7 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-const state = { files: [], result: null, sort: { key: null, dir: 1 }, running: false, ready: false, lastRun: null };
+const state = { files: [], result: null, sort: { key: null, dir: 1 }, running: false, ready: false, lastRun: null, userRules: [] };
 window.__schtasks = state; // for the end-to-end tests and the curious
 
 const worker = new Worker('./worker.js', { type: 'module' });
@@ -26,6 +26,7 @@ worker.onmessage = (e) => {
   const m = e.data;
   if (m.type === 'ready') {
     state.ready = true;
+    fillRuleSelector(m.pack, m.catalogue);
     setStatus('Ready. Drop files, or try the sample.');
     document.body.dataset.ready = 'true';
   } else if (m.type === 'progress') {
@@ -72,7 +73,36 @@ function options() {
   }
   const filter = $('filter').value.trim();
   if (filter) o.filter = filter;
+  if ($('rules').value !== 'flagship') o.rules = $('rules').value;
+  if (state.userRules.length) o.ruleYaml = state.userRules.map((r) => r.text);
   return o;
+}
+
+/** The selector's choices: flagship, all, each analytic story, each ATT&CK technique (with rule counts). */
+function fillRuleSelector(pack, catalogue) {
+  const count = (key) => {
+    const m = new Map();
+    for (const r of pack) for (const v of new Set(key(r))) m.set(v, (m.get(v) ?? 0) + 1);
+    return [...m.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+  };
+  $('rules').options[1].textContent = `every ESCU rule (${pack.length})`;
+  const group = (label, prefix, entries) => el('optgroup', { label },
+    ...entries.map(([name, n]) => el('option', { value: `${prefix}${name}`, text: `${name} (${n})` })));
+  $('rules').append(
+    group('Analytic story', 'story:', count((r) => r.analytic_story)),
+    group('ATT&CK technique', 'mitre:', count((r) => r.mitre_attack_id.map((t) => t.split('.')[0]))),
+  );
+  $('catalogue').textContent = `The catalogue: ${catalogue.supported} detections of this shape, ${catalogue.second_tier} more with a where on their rows, ` +
+    `${catalogue.unsupported} that cannot run here (other data models, raw-event searches; see schtasks-detect --list-rules).`;
+}
+
+function renderUserRules() {
+  $('user-rules').replaceChildren(...state.userRules.map((r, i) => el('span', { class: 'chip' }, r.name, ' ',
+    el('button', { type: 'button', class: 'linkish', text: '×', 'aria-label': `remove rule ${r.name}`, onclick: () => {
+      state.userRules.splice(i, 1);
+      renderUserRules();
+      start(state.files);
+    } }))));
 }
 
 function start(files) {
@@ -124,6 +154,21 @@ drop.addEventListener('keydown', (e) => {
 });
 $('file-input').addEventListener('change', (e) => { start([...e.target.files]); e.target.value = ''; });
 $('sample').addEventListener('click', () => start(sampleFiles()));
+$('rules').addEventListener('change', () => start(state.files));
+$('rule-file-label').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); $('rule-file').click(); }
+});
+$('rule-file').addEventListener('change', async (e) => {
+  // The engine reads and checks the YAML (in the worker): a rule it cannot run comes back as an error naming why.
+  for (const f of e.target.files) {
+    const text = await f.text();
+    const name = (text.match(/^name:\s*(.+)$/m)?.[1] ?? f.name).trim();
+    state.userRules.push({ name, text });
+  }
+  e.target.value = '';
+  renderUserRules();
+  start(state.files);
+});
 $('cancel').addEventListener('click', () => { worker.postMessage({ type: 'cancel' }); setStatus('Cancelling…'); });
 $('apply').addEventListener('click', () => start(state.files));
 $('filter').addEventListener('keydown', (e) => { if (e.key === 'Enter') start(state.files); });
@@ -152,6 +197,36 @@ function render(result) {
     result.risk_objects.map((o) => ({ ...o })), (key, value, o) =>
       key === 'normalized_risk_object' ? el('button', { class: 'linkish', type: 'button', text: value, onclick: () => riskDrilldown(o.normalized_risk_object) }) : value);
   renderFiles(result.stats.files);
+  renderByRule(result);
+}
+
+const RISK_VIEW_COLUMNS = ['normalized_risk_object', 'risk_object_type', 'risk_score', 'count', 'rule_count', 'mitre_attack', 'firstTime', 'lastTime'];
+
+function renderByRule(result) {
+  const several = result.stats.rules > 1;
+  $('by-rule-box').hidden = !several;
+  if (!several) return;
+  renderTable($('risk-view'), RISK_VIEW_COLUMNS, result.risk_view, (key, value, o) => {
+    if (key === 'normalized_risk_object') return el('button', { class: 'linkish', type: 'button', text: value, onclick: () => riskDrilldown(o.normalized_risk_object, true) });
+    return Array.isArray(value) ? value.join(', ') : value;
+  });
+  const items = result.results.map((r, index) => ({
+    rule: r.rule.name, type: r.rule.type, score: r.rule.risk_score, rows: r.rows.length, 'risk events': r.risk_events.length,
+    'ATT&CK': r.rule.mitre_attack_id.join(', '), stories: r.rule.analytic_stories.join(', '), _index: index,
+  }));
+  renderTable($('by-rule'), ['rule', 'type', 'score', 'rows', 'risk events', 'ATT&CK', 'stories'], items, (key, value, item) =>
+    key === 'rule' ? el('button', { class: 'linkish', type: 'button', text: value, onclick: () => ruleDrilldown(item._index) }) : value);
+}
+
+/** One rule's rows, with its own columns; a multivalue cell lists its values one per line. */
+function ruleDrilldown(index) {
+  const r = state.result.results[index];
+  const columns = [...new Set(r.rows.flatMap((row) => Object.keys(row)))];
+  const table = el('table', { id: 'drill-rule' }, el('thead'), el('tbody'));
+  renderTable(table, columns, r.rows, (c, v) => (Array.isArray(v) ? v.join('\n') : v));
+  const risk = el('ul', {}, ...r.risk_events.map((e) => el('li', { text: `[${e.risk_object_type} ${e.risk_object}, score ${e.risk_score}] ${e.risk_message}` })));
+  openDrilldown(`${r.rule.name}: ${r.rows.length} row(s)`, el('p', { class: 'muted', text: `${r.rule.search_name} · ${r.rule.type} · ${r.rule.id}` }),
+    el('div', { class: 'scroll' }, table), el('h4', { text: 'Risk events' }), risk);
 }
 
 /** Name-value cards of a <dl class=summary>. */
@@ -226,8 +301,9 @@ function rowDrilldown(index) {
   openDrilldown(`Matched events: ${row.process_name} on ${row.dest} by ${row.user} (${row.count})`, el('div', { class: 'scroll' }, table), ...raws, more);
 }
 
-function riskDrilldown(object) {
-  const o = state.result.risk_objects.find((x) => x.normalized_risk_object === object);
+function riskDrilldown(object, acrossRules = false) {
+  const objects = acrossRules ? state.result.risk_view : state.result.risk_objects;
+  const o = objects.find((x) => x.normalized_risk_object === object);
   if (!o) return;
   const dl = el('dl', { class: 'summary', id: 'drill-risk' }, ...cards([
     ['risk object', o.normalized_risk_object], ['type', o.risk_object_type], ['count', o.count], ['risk score', o.risk_score],

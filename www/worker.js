@@ -1,12 +1,17 @@
 // The page's worker: streams each file into the wasm Detector, so the page
 // stays responsive and memory holds the aggregate state, not the files.
-import init, { Detector, toCsv } from './pkg/web/index.js';
+import init, { Detector, toCsv, packRules, manifest } from './pkg/web/index.js';
 
 let wasm = null;
 let cancelled = false;
 const ready = init().then((exports) => {
   wasm = exports;
-  postMessage({ type: 'ready' });
+  const m = manifest();
+  postMessage({
+    type: 'ready',
+    pack: packRules(),
+    catalogue: { supported: m.supported.length, second_tier: m.second_tier.length, unsupported: m.unsupported.length },
+  });
 });
 
 const memoryBytes = () => (wasm ? wasm.memory.buffer.byteLength : 0);
@@ -28,7 +33,7 @@ async function run(files, options) {
     const secs = (now - started) / 1000;
     postMessage({
       type: 'progress', file: file.name, fileIndex: index, fileCount: files.length,
-      bytesDone: done, totalBytes, events: p.events, hits: p.hits, errors: p.errors,
+      bytesDone: done, totalBytes, events: p.events, hits: p.hits, ruleHits: p.rule_hits, errors: p.errors,
       eventsPerSec: secs > 0 ? p.records / secs : 0, memoryBytes: memoryBytes(), peakMemory,
     });
   };

@@ -158,6 +158,58 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
       });
     }
 
+    if (hasData) {
+      await t.test('every ESCU rule: results by rule and the risk view equal the native CLI', async () => {
+        await page.selectOption('#rules', 'all');
+        await runFiles(page, FILES.map((f) => join(data, f)));
+        const native = nativeJson(['--rules', 'all', ...FILES]);
+        const names = await page.$$eval('#by-rule tbody tr', (trs) => trs.map((tr) => tr.querySelector('[data-col=rule]').textContent));
+        assert.deepEqual(names, native.results.map((r) => r.rule.name));
+        assert.equal(names[0], 'Schtasks scheduling job on remote system');
+        assert.ok(names.includes('Scheduled Task Deleted Or Created via CMD'), names.join('; '));
+        const objects = await page.$$eval('#risk-view tbody tr', (trs) => trs.map((tr) => tr.querySelector('[data-col=normalized_risk_object]').textContent));
+        assert.deepEqual(objects, native.risk_view.map((o) => o.normalized_risk_object));
+        // The flagship's own table does not change with the pack beside it.
+        assert.deepEqual(await pageRows(page), asText(native.rows));
+        // A rule's rows, with its own columns (values() columns one value per line).
+        const i = names.indexOf('Scheduled Task Deleted Or Created via CMD');
+        await page.click(`#by-rule tbody tr:nth-child(${i + 1}) [data-col=rule] button`);
+        const cols = await page.$$eval('#drill-rule thead th', (ths) => ths.map((th) => th.textContent));
+        assert.deepEqual(cols, Object.keys(native.results[i].rows[0]));
+        await page.screenshot({ path: join(shots, '07-all-rules.png'), fullPage: true });
+        // By story: a narrower run.
+        await page.selectOption('#rules', 'story:Scheduled Tasks');
+        await page.waitForFunction(() => document.body.dataset.state === 'done');
+        const story = nativeJson(['--rules', 'story:Scheduled Tasks', ...FILES]);
+        assert.equal(await page.$$eval('#by-rule tbody tr', (trs) => trs.length), story.results.length);
+        await page.selectOption('#rules', 'flagship');
+        await page.waitForFunction(() => document.body.dataset.state === 'done');
+        assert.equal(await page.isHidden('#by-rule-box'), true);
+      });
+
+      await t.test('a user rule in ESCU YAML runs in the page; one it cannot run says why', async () => {
+        await page.setInputFiles('#rule-file', join(root, 'tests/fixtures/rules/schtasks_any.yml'));
+        // The file is read before the run starts: wait for the run with the rule in it.
+        await page.waitForFunction(() => document.body.dataset.state === 'done' && window.__schtasks.result.stats.rules === 2);
+        const native = nativeJson(['--rule-file', join(root, 'tests/fixtures/rules/schtasks_any.yml'), ...FILES]);
+        const mine = native.results.find((r) => r.rule.name === 'Any Schtasks Run');
+        assert.ok(mine && mine.rows.length > 0);
+        const names = await page.$$eval('#by-rule tbody tr', (trs) => trs.map((tr) => tr.querySelector('[data-col=rule]').textContent));
+        assert.ok(names.includes('Any Schtasks Run'), names.join('; '));
+        const rows = await page.$$eval('#by-rule tbody tr', (trs) => trs.map((tr) => tr.querySelector('[data-col=rows]').textContent));
+        assert.equal(rows[names.indexOf('Any Schtasks Run')], String(mine.rows.length));
+        await page.setInputFiles('#rule-file', join(root, 'tests/fixtures/rules/registry_rule.yml'));
+        await page.waitForFunction(() => document.body.dataset.state === 'error');
+        assert.match(await page.textContent('#status'), /A Registry Rule.*datamodel=Endpoint\.Registry/);
+        await page.screenshot({ path: join(shots, '08-user-rule.png'), fullPage: true });
+        // Removing the rules brings the flagship-only page back.
+        await page.click('#user-rules button[aria-label="remove rule A Registry Rule"]');
+        await page.waitForFunction(() => document.body.dataset.state === 'done');
+        await page.click('#user-rules button[aria-label="remove rule Any Schtasks Run"]');
+        await page.waitForFunction(() => document.body.dataset.state === 'done' && window.__schtasks.result.stats.rules === 1);
+      });
+    }
+
     await t.test('a drop on the drop zone', async () => {
       const xml = readFileSync(join(root, 'tests/fixtures/windows_event_log_security_4688.example_log.xml'), 'utf8')
         .replace(/<Data Name='CommandLine'>[^<]*</, "<Data Name='CommandLine'>schtasks /create /s DROPPED01 /tn t /tr x /sc once<")
