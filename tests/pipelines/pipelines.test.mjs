@@ -188,6 +188,26 @@ test('the Fluent Bit filter needs a bounded multiple of a matching record in hea
   for (const r of ratios) assert.ok(r <= 14, `heap grew ${r.toFixed(1)}x the record`);
 });
 
+test('the Fluent Bit filter\'s pack functions annotate a record with every ESCU rule it matches', () => {
+  const host = new FluentBitHost();
+  const rec = JSON.stringify({
+    EventID: 1, Channel: 'Microsoft-Windows-Sysmon/Operational', Hostname: 'h', UtcTime: '2024-01-01 00:00:00.000',
+    Image: 'C:\\Windows\\System32\\vssadmin.exe', CommandLine: 'vssadmin.exe delete shadows /all /quiet', User: 'D\\u',
+    ParentImage: 'C:\\Windows\\System32\\cmd.exe',
+  });
+  assert.equal(host.call('schtasks_detect_drop', 'win', rec), '', 'the flagship alone drops it');
+  const out = JSON.parse(host.call('schtasks_detect_pack_drop', 'win', rec));
+  const names = out.schtasks_detect.rules.map((r) => r.rule_name);
+  assert.ok(names.includes('Deleting Shadow Copies'), names.join('; '));
+  // The CLI's stream says the same of the same event.
+  const dir = mkdtempSync(join(tmpdir(), 'pack-'));
+  writeFileSync(join(dir, 'e.json'), `${rec}\n`);
+  const line = JSON.parse(execFileSync(join(root, 'target/release/schtasks-detect'), ['--stream', '--rules', 'all', join(dir, 'e.json')]).toString());
+  assert.deepEqual(line.detection.rules.map((r) => r.rule_name), names);
+  const kept = JSON.parse(host.call('schtasks_detect_pack_keep', 'win', '{"EventID":4624}'));
+  assert.equal(kept.EventID, 4624);
+});
+
 test('node:wasi: a 3 MB matching record streams out under --no-turbo-fast-api-calls (README limit)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wasi-big-'));
   const cmd = `schtasks /create /s BIG3 /tn t /tr ${'A'.repeat(3 << 20)}`;

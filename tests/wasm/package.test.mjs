@@ -136,3 +136,39 @@ test('the rule is data', () => {
   assert.match(r.search, /Processes\.process="\*\/s\*"/);
   assert.equal(r.analytic_stories.length, 8);
 });
+
+test('the ESCU pack through the package: rules, ruleYaml, the manifest and the pack list equal the CLI', (t) => {
+  if (!hasData) return t.skip('../shared/data is absent');
+  const name = 'Security-Datasets/datasets/atomic/windows/lateral_movement/host/schtask_create_2020-12-1907003032.json';
+  const bytes = readFileSync(join(data, name));
+  const ruleFile = join(root, 'tests/fixtures/rules/schtasks_any.yml');
+  for (const [opts, args] of [
+    [{ rules: 'all' }, ['--rules', 'all']],
+    [{ rules: 'mitre:T1053' }, ['--rules', 'mitre:T1053']],
+    [{ ruleYaml: [readFileSync(ruleFile, 'utf8')] }, ['--rule-file', ruleFile]],
+  ]) {
+    const native = nativeJson([...args, name]);
+    assert.deepEqual(plain(wasm.detectBytes(bytes, name, opts)), native, JSON.stringify(opts));
+    const d = new wasm.Detector(opts);
+    feed(d, bytes, name);
+    assert.deepEqual(plain(d.finish()), native, `Detector ${JSON.stringify(opts)}`);
+  }
+  const all = wasm.detectBytes(bytes, name, { rules: 'all' });
+  assert.ok(all.results.length > 2 && all.results[0].rule.flagship);
+  assert.ok(all.risk_view.length > 0);
+  const m = wasm.manifest();
+  assert.equal(m.supported.length, 364);
+  assert.equal(m.second_tier.length, 18);
+  assert.ok(m.unsupported.every((e) => typeof e.reason === 'string'));
+  const pack = wasm.packRules();
+  assert.equal(pack.length, 364 + 18);
+  assert.ok(pack.every((r) => r.id && r.name && Array.isArray(r.analytic_story)));
+  assert.throws(() => wasm.detect([], { rules: 'story:Nope' }), /no rule matches/);
+  assert.throws(() => wasm.detect([], { ruleYaml: ['name: x\nid: y\nsearch: "| tstats count from datamodel=Endpoint.Registry where a=1"\n'] }),
+    /ruleYaml\[0\].*datamodel=Endpoint.Registry/);
+  // The typed declarations name the new options and shapes.
+  const dts = readFileSync(join(root, 'pkg/node/schtasks_detect.d.ts'), 'utf8');
+  for (const s of ['rules?: string', 'ruleYaml?: string[]', 'interface RuleResult', 'risk_view: RiskObjectSummary[]', 'export function manifest(): Manifest', 'export function packRules(): PackRuleInfo[]']) {
+    assert.ok(dts.includes(s), s);
+  }
+});
