@@ -93,3 +93,35 @@ for (const [input, face, mb, events, t] of rows) {
   const native = rows.find((r) => r[0] === input && r[1] === 'native CLI')[4];
   console.log(`${input.padEnd(12)} ${face.padEnd(18)} ${mb.toFixed(1).padStart(7)} ${String(events).padStart(8)} ${t.toFixed(2).padStart(8)} ${(mb / t).toFixed(1).padStart(7)} ${Math.round(events / t).toString().padStart(9)} ${(native / t).toFixed(2).padStart(8)}`);
 }
+
+// The ESCU pack beside the flagship, in wasm: one Detector over the whole
+// corpus (the page's and a console's streaming path), and detectBytes per
+// file (a detector, its results and their conversion to JS per file).
+{
+  const inputs = sets['all corpus'];
+  const mb = inputs.reduce((n, [, b]) => n + b.length, 0) / 1e6;
+  // Alternate the two, best of five each: this shared machine drifts by tens of percent.
+  const interleaved = (run) => {
+    let [f, p] = [Infinity, Infinity];
+    let result;
+    for (let i = 0; i < 5; i++) {
+      let t0 = performance.now();
+      result = run(undefined);
+      f = Math.min(f, (performance.now() - t0) / 1000);
+      t0 = performance.now();
+      run({ rules: 'all' });
+      p = Math.min(p, (performance.now() - t0) / 1000);
+    }
+    return [f, p, result];
+  };
+  const [fs, ps, fr] = interleaved((opts) => {
+    const d = new wasm.Detector(opts);
+    for (const [name, bytes] of inputs) { d.push(bytes, name); d.endFile(); }
+    return d.finish();
+  });
+  const [fd, pd] = interleaved((opts) => { for (const [name, bytes] of inputs) wasm.detectBytes(bytes, name, opts); });
+  const ev = fr.stats.events;
+  console.log(`\nESCU pack in wasm, whole corpus (${inputs.length} files, ${mb.toFixed(1)} MB, ${ev} events):`);
+  console.log(`  one Detector: flagship ${(mb / fs).toFixed(1)} MB/s ${Math.round(ev / fs)} events/s; flagship + pack ${(mb / ps).toFixed(1)} MB/s ${Math.round(ev / ps)} events/s; pack / flagship ${(fs / ps).toFixed(2)}`);
+  console.log(`  detectBytes per file: flagship ${(mb / fd).toFixed(1)} MB/s; flagship + pack ${(mb / pd).toFixed(1)} MB/s; pack / flagship ${(fd / pd).toFixed(2)}`);
+}

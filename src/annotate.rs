@@ -71,7 +71,7 @@ pub enum Verdict {
 
 /// Judges single JSON events with a set of rules (the flagship first).
 pub struct Annotator {
-    rules: Vec<(Arc<CompiledRule>, Matcher)>,
+    rules: Vec<Arc<CompiledRule>>,
     index: RefCell<RuleIndex>,
     mode: Mode,
 }
@@ -85,20 +85,9 @@ impl Annotator {
     /// These rules; the first (the flagship) matches in `mode`, the others
     /// in parity, Splunk's semantics.
     pub fn with_rules(mode: Mode, rules: Vec<Arc<CompiledRule>>) -> Annotator {
-        let index = RuleIndex::new(
-            rules
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (&r.search.condition, i > 0)),
-        );
+        let index = RuleIndex::of(&rules, true);
         Annotator {
-            rules: rules
-                .into_iter()
-                .map(|r| {
-                    let m = Matcher::new(r.search.condition.clone());
-                    (r, m)
-                })
-                .collect(),
+            rules,
             index: RefCell::new(index),
             mode,
         }
@@ -117,7 +106,8 @@ impl Annotator {
         self.index.borrow_mut().candidates(&ev, &mut candidates);
         let mut hits = Vec::new();
         for i in candidates {
-            let (rule, matcher) = &self.rules[i];
+            let rule = &self.rules[i];
+            let matcher = Matcher::new(&rule.search.condition);
             let parity = matcher.matches(&ev, Mode::Parity);
             if i == 0 {
                 let precise = matcher.matches(&ev, Mode::Precise);

@@ -115,7 +115,6 @@ pub type MatchCallback = Box<dyn FnMut(&MatchedEvent, &[RuleHit])>;
 /// One rule's evaluation state.
 struct RuleRun {
     rule: Arc<CompiledRule>,
-    matcher: Matcher,
     parity: Aggregator,
     /// The primary rule's precise-mode rows.
     precise: Option<Aggregator>,
@@ -153,7 +152,6 @@ impl RuleRun {
             (aggregator(max), None)
         };
         RuleRun {
-            matcher: Matcher::new(search.condition.clone()),
             parity,
             precise,
             filter,
@@ -192,8 +190,9 @@ impl Core {
         let mut hits: Vec<(usize, bool, bool)> = Vec::new();
         for &i in &self.candidates {
             let run = &self.runs[i];
-            let parity = run.matcher.matches(&ev, Mode::Parity);
-            let precise = run.precise.is_some() && run.matcher.matches(&ev, Mode::Precise);
+            let matcher = Matcher::new(&run.rule.search.condition);
+            let parity = matcher.matches(&ev, Mode::Parity);
+            let precise = run.precise.is_some() && matcher.matches(&ev, Mode::Precise);
             if parity || precise {
                 hits.push((i, parity, precise));
             }
@@ -355,11 +354,7 @@ impl Detector {
             .collect();
         // The primary rule is never skipped by the index: its precise mode
         // matches `-create` where the parity pattern says `*/create*`.
-        let index = RuleIndex::new(
-            runs.iter()
-                .enumerate()
-                .map(|(i, run)| (&run.rule.search.condition, i > 0)),
-        );
+        let index = RuleIndex::of(&rules, true);
         Ok(Detector {
             core: Core {
                 runs,

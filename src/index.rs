@@ -8,11 +8,13 @@
 //! unmet, so results are the same as testing every rule on every event.
 //! Values are compared lower-cased, as the pattern matcher compares them.
 
+use crate::rule::CompiledRule;
 use crate::source::CimEvent;
 use crate::source::cim::Field;
 use crate::spl::expr::Expr;
 use aho_corasick::AhoCorasick;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// One way an event can satisfy a rule's need.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,21 +81,74 @@ struct FieldPatterns {
     rules: Vec<Vec<usize>>,
 }
 
-pub struct RuleIndex {
+/// What the index knows of the rules, built once per rule set and shared.
+struct Tables {
     rule_count: usize,
     /// Rules with no usable need: candidates for every event.
     always: Vec<usize>,
     exact_fields: Vec<Field>,
     exact: HashMap<(Field, String), Vec<usize>>,
     contains: Vec<FieldPatterns>,
+}
+
+pub struct RuleIndex {
+    tables: Arc<Tables>,
     /// Per rule, the event number it was last made a candidate for.
     seen: Vec<u64>,
     event: u64,
 }
 
+/// The tables of the last rule set indexed, by the addresses of its rules:
+/// a page or a package making a detector per file with the same 382 rules
+/// builds the automata once, not per file.
+type Cached = (Vec<usize>, Arc<Tables>);
+static LAST: Mutex<Option<Cached>> = Mutex::new(None);
+
 impl RuleIndex {
+    /// The index of `rules`; the first is always a candidate when `first_always`.
+    pub fn of(rules: &[Arc<CompiledRule>], first_always: bool) -> RuleIndex {
+        let key: Vec<usize> = rules
+            .iter()
+            .map(|r| Arc::as_ptr(r) as usize)
+            .chain([first_always as usize])
+            .collect();
+        let cached = LAST.lock().ok().and_then(|last| {
+            last.as_ref()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, t)| t.clone())
+        });
+        let tables = cached.unwrap_or_else(|| {
+            let built = Arc::new(Tables::new(
+                rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (&r.search.condition, !(first_always && i == 0))),
+            ));
+            if let Ok(mut last) = LAST.lock() {
+                *last = Some((key, built.clone()));
+            }
+            built
+        });
+        RuleIndex {
+            seen: vec![0; tables.rule_count],
+            tables,
+            event: 0,
+        }
+    }
+
     /// Indexes rules by their conditions; `unindexed` rules are always candidates.
     pub fn new<'a>(conditions: impl IntoIterator<Item = (&'a Expr, bool)>) -> RuleIndex {
+        let tables = Arc::new(Tables::new(conditions));
+        RuleIndex {
+            seen: vec![0; tables.rule_count],
+            tables,
+            event: 0,
+        }
+    }
+}
+
+impl Tables {
+    fn new<'a>(conditions: impl IntoIterator<Item = (&'a Expr, bool)>) -> Tables {
         let mut always = Vec::new();
         let mut exact: HashMap<(Field, String), Vec<usize>> = HashMap::new();
         let mut literals: HashMap<Field, Vec<(String, usize)>> = HashMap::new();
@@ -134,42 +189,43 @@ impl RuleIndex {
             })
             .collect();
         contains.sort_by_key(|c| c.field);
-        RuleIndex {
+        Tables {
             rule_count: count,
             always,
             exact_fields,
             exact,
             contains,
-            seen: vec![0; count],
-            event: 0,
         }
     }
+}
 
+impl RuleIndex {
     /// The rules (by position, ascending) that `ev` may match.
     pub fn candidates(&mut self, ev: &CimEvent, out: &mut Vec<usize>) {
         out.clear();
         self.event += 1;
         let stamp = self.event;
         let seen = &mut self.seen;
+        let t = &*self.tables;
         let mut mark = |i: usize, out: &mut Vec<usize>| {
             if seen[i] != stamp {
                 seen[i] = stamp;
                 out.push(i);
             }
         };
-        for &i in &self.always {
+        for &i in &t.always {
             mark(i, out);
         }
-        for &f in &self.exact_fields {
+        for &f in &t.exact_fields {
             if let Some(v) = ev.get(f)
-                && let Some(rules) = self.exact.get(&(f, v.to_lowercase()))
+                && let Some(rules) = t.exact.get(&(f, v.to_lowercase()))
             {
                 for &i in rules {
                     mark(i, out);
                 }
             }
         }
-        for c in &self.contains {
+        for c in &t.contains {
             let Some(v) = ev.get(c.field) else { continue };
             let lower = v.to_lowercase();
             for m in c.automaton.find_overlapping_iter(&lower) {
@@ -182,11 +238,11 @@ impl RuleIndex {
     }
 
     pub fn len(&self) -> usize {
-        self.rule_count
+        self.tables.rule_count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rule_count == 0
+        self.tables.rule_count == 0
     }
 }
 

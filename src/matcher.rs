@@ -47,12 +47,15 @@ fn switch_of(field: &str, pattern: &Glob) -> Option<String> {
     (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric())).then(|| name.to_string())
 }
 
-pub struct Matcher {
-    condition: Expr,
+/// A rule's condition applied to events: a view of the compiled rule's
+/// expression, free to make per event.
+#[derive(Clone, Copy)]
+pub struct Matcher<'a> {
+    condition: &'a Expr,
 }
 
-impl Matcher {
-    pub fn new(condition: Expr) -> Matcher {
+impl<'a> Matcher<'a> {
+    pub fn new(condition: &'a Expr) -> Matcher<'a> {
         Matcher { condition }
     }
 
@@ -150,7 +153,7 @@ mod tests {
     #[test]
     fn truth_table_of_spec_sections_1_and_5() {
         let rule = CompiledRule::seed();
-        let m = Matcher::new(rule.search.condition.clone());
+        let m = Matcher::new(&rule.search.condition);
         for &(cmd, parity, precise, target) in VECTORS {
             let e = event(cmd, "schtasks.exe", "");
             assert_eq!(m.matches(&e, Mode::Parity), parity, "parity: {cmd}");
@@ -166,7 +169,7 @@ mod tests {
     #[test]
     fn process_name_or_original_file_name_case_insensitive() {
         let rule = CompiledRule::seed();
-        let m = Matcher::new(rule.search.condition.clone());
+        let m = Matcher::new(&rule.search.condition);
         let cmd = "x /create /s h";
         assert!(m.matches(&event(cmd, "SCHTASKS.EXE", ""), Mode::Parity));
         assert!(m.matches(&event(cmd, "renamed.exe", "schtasks.exe"), Mode::Parity));
