@@ -347,6 +347,13 @@ fn risk_objects_of_rules_with_different_observables_and_the_risk_view() {
             "vssadmin.exe delete shadows /all /quiet",
             r"C:\Windows\System32\cmd.exe",
         ),
+        // Rundll32 LockWorkStation (Anomaly): a dest/Hostname victim only, process_name/Process Name attacker.
+        sysmon(
+            "2024-05-01 10:02:00.000",
+            r"C:\Windows\System32\rundll32.exe",
+            "rundll32.exe user32.dll,LockWorkStation",
+            r"C:\Windows\explorer.exe",
+        ),
     ];
     let options = Options::default().select_rules("all").unwrap();
     let r = detect_bytes("risk.json", lines.join("\n").as_bytes(), 4096, options);
@@ -388,6 +395,34 @@ fn risk_objects_of_rules_with_different_observables_and_the_risk_view() {
     assert_eq!(
         shadow.risk_events[0].threat_object_type,
         threat.iter().map(|t| t.kind.clone()).collect::<Vec<_>>()
+    );
+    let lock = r
+        .results
+        .iter()
+        .find(|x| x.rule.name == "Rundll32 LockWorkStation")
+        .expect("lock workstation rule");
+    assert_eq!(lock.rule.kind, "Anomaly");
+    let lock_risk: Vec<(&str, &str, &[String], &[String])> = lock
+        .risk_events
+        .iter()
+        .map(|e| {
+            (
+                e.risk_object_type.as_str(),
+                e.risk_object.as_str(),
+                e.threat_object.as_slice(),
+                e.threat_object_type.as_slice(),
+            )
+        })
+        .collect();
+    let one = |s: &str| vec![s.to_string()];
+    assert_eq!(
+        lock_risk,
+        [(
+            "system",
+            "ws1.corp",
+            one("rundll32.exe").as_slice(),
+            one("process").as_slice()
+        )]
     );
     // Every rule's risk in one view: ws1.corp scored by both rules, and any other that fired.
     let host = r

@@ -172,3 +172,37 @@ test('the ESCU pack through the package: rules, ruleYaml, the manifest and the p
     assert.ok(dts.includes(s), s);
   }
 });
+
+test('the TypeScript declarations name exactly the fields a result has', (t) => {
+  if (!hasData) return t.skip('../shared/data is absent');
+  const dts = readFileSync(join(root, 'pkg/node/schtasks_detect.d.ts'), 'utf8');
+  /** The members of `interface Name { ... }` (one level), with whether each is optional. */
+  const members = (name) => {
+    const m = dts.match(new RegExp(`interface ${name}(?: extends (\\w+))? \\{([\\s\\S]*?)\\n\\}`));
+    assert.ok(m, `interface ${name}`);
+    const own = [...m[2].matchAll(/^\s+(\w+)(\??):/gm)].map((x) => [x[1], x[2] === '?']);
+    return m[1] ? [...own, ...members(m[1])] : own;
+  };
+  const check = (name, objects) => {
+    const declared = new Map(members(name));
+    for (const o of objects) {
+      for (const k of Object.keys(o)) assert.ok(declared.has(k), `${name} lacks ${k}`);
+      for (const [k, optional] of declared) if (!optional) assert.ok(k in o, `${name}.${k} is declared but absent`);
+    }
+  };
+  const name = 'Security-Datasets/datasets/atomic/windows/lateral_movement/host/schtask_create_2020-12-1907003032.json';
+  const r = wasm.detectBytes(readFileSync(join(data, name)), name, { rules: 'all' });
+  check('DetectResult', [r]);
+  check('Stats', [r.stats]);
+  check('FileStats', r.stats.files);
+  check('RiskEvent', r.risk_events);
+  check('RiskObjectSummary', [...r.risk_objects, ...r.risk_view]);
+  check('RuleResult', r.results);
+  check('RuleInfo', r.results.map((x) => x.rule));
+  check('Match', [...r.matches, ...r.results.flatMap((x) => x.matches)].map((m) => {
+    const { raw, ...rest } = m; // raw: the event's own field names
+    assert.equal(typeof raw, 'object');
+    return { ...rest, raw };
+  }));
+  check('Progress', [new wasm.Detector().progress()]);
+});
