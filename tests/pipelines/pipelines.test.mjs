@@ -204,6 +204,12 @@ test('the Fluent Bit filter\'s pack functions annotate a record with every ESCU 
   writeFileSync(join(dir, 'e.json'), `${rec}\n`);
   const line = JSON.parse(execFileSync(join(root, 'target/release/schtasks-detect'), ['--stream', '--rules', 'all', join(dir, 'e.json')]).toString());
   assert.deepEqual(line.detection.rules.map((r) => r.rule_name), names);
+  // And the WASI command, the same code: the same line.
+  const wasi = spawnSync(process.execPath, ['--no-warnings', join(root, 'tests/pipelines/run_node_wasi.mjs'),
+    join(root, 'target/wasm32-wasip1/release/schtasks-detect.wasm'), dir, '--stream', '--rules', 'all', '/data/e.json']);
+  assert.equal(wasi.status, 0, String(wasi.stderr));
+  const wasiLine = JSON.parse(wasi.stdout.toString());
+  assert.deepEqual(wasiLine.detection, line.detection);
   const kept = JSON.parse(host.call('schtasks_detect_pack_keep', 'win', '{"EventID":4624}'));
   assert.equal(kept.EventID, 4624);
 });
