@@ -2,9 +2,9 @@
 //! and what each says of it. Used by the CLI's `--stream` output and by the
 //! Fluent Bit filter, which see events one by one.
 
-use crate::cmdline::Args;
-use crate::index::RuleIndex;
-use crate::matcher::{Matcher, Mode};
+use crate::cmdline::remote_target;
+use crate::judge::Judge;
+use crate::matcher::Mode;
 use crate::record::Location;
 use crate::rule::{CompiledRule, substitute};
 use crate::source::cim::Field;
@@ -29,10 +29,7 @@ pub fn detection(rule: &CompiledRule, ev: &CimEvent, parity: bool, precise: bool
     if rule.rule.is_flagship()
         && let Value::Object(o) = &mut d
     {
-        let target = Args::parse(ev.text(Field::Process))
-            .remote_target()
-            .unwrap_or("")
-            .to_string();
+        let target = remote_target(ev.text(Field::Process));
         o.insert("remote_target".into(), Value::String(target));
     }
     d
@@ -71,8 +68,7 @@ pub enum Verdict {
 
 /// Judges single JSON events with a set of rules (the flagship first).
 pub struct Annotator {
-    rules: Vec<Arc<CompiledRule>>,
-    index: RefCell<RuleIndex>,
+    judge: RefCell<Judge>,
     mode: Mode,
 }
 
@@ -85,10 +81,8 @@ impl Annotator {
     /// These rules; the first (the flagship) matches in `mode`, the others
     /// in parity, Splunk's semantics.
     pub fn with_rules(mode: Mode, rules: Vec<Arc<CompiledRule>>) -> Annotator {
-        let index = RuleIndex::of(&rules, true);
         Annotator {
-            rules,
-            index: RefCell::new(index),
+            judge: RefCell::new(Judge::new(rules)),
             mode,
         }
     }
@@ -102,27 +96,15 @@ impl Annotator {
         let Some(ev) = source::normalize(&raw) else {
             return Ok(Verdict::Other);
         };
-        let mut candidates = Vec::new();
-        self.index.borrow_mut().candidates(&ev, &mut candidates);
+        let mut judge = self.judge.borrow_mut();
         let mut hits = Vec::new();
-        for i in candidates {
-            let rule = &self.rules[i];
-            let matcher = Matcher::new(&rule.search.condition);
-            let parity = matcher.matches(&ev, Mode::Parity);
-            if i == 0 {
-                let precise = matcher.matches(&ev, Mode::Precise);
-                let hit = match self.mode {
-                    Mode::Parity => parity,
-                    Mode::Precise => precise,
-                };
-                if hit {
-                    hits.push((rule.as_ref(), parity, precise));
-                }
-            } else if parity {
-                hits.push((rule.as_ref(), true, false));
-            }
-        }
-        match detections(hits, &ev, self.rules.len() > 1) {
+        judge.judge(&ev, &mut hits);
+        let rules = judge.rules();
+        let hits = hits
+            .iter()
+            .filter(|h| h.selected(self.mode))
+            .map(|h| (rules[h.rule].as_ref(), h.parity, h.precise));
+        match detections(hits, &ev, rules.len() > 1) {
             Some(d) => Ok(Verdict::Match(d, Box::new(ev))),
             None => Ok(Verdict::NoMatch),
         }

@@ -144,6 +144,16 @@ impl Args {
     }
 }
 
+/// The flagship's `remote_target` column: the argument after a whole `/s`
+/// (or `-s`) switch of a command line, `""` when there is none. One
+/// definition for the rows (engine) and the one-event annotations.
+pub fn remote_target(process: &str) -> String {
+    Args::parse(process)
+        .remote_target()
+        .unwrap_or("")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

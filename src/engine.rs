@@ -5,9 +5,8 @@
 //! the number of distinct rows, not with the input.
 
 use crate::aggregate::{Aggregator, KeptEvent, MatchBudget, MatchedEvent, RowState};
-use crate::index::RuleIndex;
 use crate::input::{ContainerReader, Sink};
-use crate::matcher::Matcher;
+use crate::judge::{Hit, Judge};
 pub use crate::matcher::Mode;
 use crate::record::{Location, RawRecord};
 use crate::report::{
@@ -162,8 +161,8 @@ impl RuleRun {
 
 struct Core {
     runs: Vec<RuleRun>,
-    index: RuleIndex,
-    candidates: Vec<usize>,
+    judge: Judge,
+    hits: Vec<Hit>,
     options: Options,
     files: Vec<FileStats>,
     skipped: Vec<crate::report::Skipped>,
@@ -185,23 +184,18 @@ impl Core {
     /// Runs every candidate rule on one process creation.
     fn detect(&mut self, r: &RawRecord, ev: CimEvent) {
         let src = ev.source.unwrap_or(source::Source::Cim);
-        self.index.candidates(&ev, &mut self.candidates);
-        // (rule position, parity, precise) of each rule matched.
-        let mut hits: Vec<(usize, bool, bool)> = Vec::new();
-        for &i in &self.candidates {
-            let run = &self.runs[i];
-            let matcher = Matcher::new(&run.rule.search.condition);
-            let parity = matcher.matches(&ev, Mode::Parity);
-            let precise = run.precise.is_some() && matcher.matches(&ev, Mode::Precise);
-            if parity || precise {
-                hits.push((i, parity, precise));
-            }
+        let mut hits = std::mem::take(&mut self.hits);
+        self.judge.judge(&ev, &mut hits);
+        if !hits.is_empty() {
+            self.record_hits(r, ev, src, &hits);
         }
-        if hits.is_empty() {
-            return;
-        }
+        self.hits = hits;
+    }
+
+    /// Counts, streams and aggregates one event's hits.
+    fn record_hits(&mut self, r: &RawRecord, ev: CimEvent, src: source::Source, hits: &[Hit]) {
         let (p_parity, p_precise) = match hits.first() {
-            Some(&(0, a, b)) => (a, b),
+            Some(h) if h.rule == 0 => (h.parity, h.precise),
             _ => (false, false),
         };
         let mut location = r.location.clone();
@@ -238,11 +232,8 @@ impl Core {
         if primary_selected {
             self.file().matched += 1;
         }
-        let reported: Vec<(usize, bool, bool)> = hits
-            .iter()
-            .copied()
-            .filter(|&(i, parity, _)| if i == 0 { primary_selected } else { parity })
-            .collect();
+        let mode = self.options.mode;
+        let reported: Vec<&Hit> = hits.iter().filter(|h| h.selected(mode)).collect();
         self.rule_hits += reported.len() as u64;
         if !reported.is_empty()
             && let Some(cb) = self.on_match.as_mut()
@@ -258,23 +249,25 @@ impl Core {
             }
             let rules: Vec<RuleHit> = reported
                 .iter()
-                .map(|&(i, parity, precise)| RuleHit {
-                    rule: &self.runs[i].rule,
-                    parity,
-                    precise,
+                .map(|h| RuleHit {
+                    rule: &self.runs[h.rule].rule,
+                    parity: h.parity,
+                    precise: h.precise,
                 })
                 .collect();
             cb(&now, &rules);
         }
-        for (i, parity, precise) in hits {
-            let run = &mut self.runs[i];
+        for h in hits {
+            let run = &mut self.runs[h.rule];
             let Some(key) = run.parity.key(&ev) else {
                 continue;
             };
-            if precise && let Some(p) = run.precise.as_mut() {
+            if h.precise
+                && let Some(p) = run.precise.as_mut()
+            {
                 p.add(key.clone(), &ev, &mut keep);
             }
-            if parity {
+            if h.parity {
                 run.parity.add(key, &ev, &mut keep);
             }
         }
@@ -354,12 +347,12 @@ impl Detector {
             .collect();
         // The primary rule is never skipped by the index: its precise mode
         // matches `-create` where the parity pattern says `*/create*`.
-        let index = RuleIndex::of(&rules, true);
+        let judge = Judge::new(rules.clone());
         Ok(Detector {
             core: Core {
                 runs,
-                index,
-                candidates: Vec::new(),
+                judge,
+                hits: Vec::new(),
                 options,
                 files: Vec::new(),
                 skipped: Vec::new(),
@@ -609,11 +602,10 @@ fn render(rule: &CompiledRule, key: &[String], state: &RowState, tz_offset: i32)
             .find(|(_, b)| *b == "process")
             .map(|(v, _)| v.as_str())
             .unwrap_or("");
-        let target = crate::cmdline::Args::parse(process)
-            .remote_target()
-            .unwrap_or("")
-            .to_string();
-        columns.push(("remote_target".into(), Value::Str(target)));
+        columns.push((
+            "remote_target".into(),
+            Value::Str(crate::cmdline::remote_target(process)),
+        ));
     }
     Row { columns }
 }

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod escu;
 pub mod index;
 pub mod input;
+pub mod judge;
 pub mod matcher;
 pub mod record;
 pub mod report;
