@@ -288,6 +288,22 @@ impl Aggregator {
         row.matches_dropped += 1;
     }
 
+    /// Adds another aggregator's rows, as if its events had come after this
+    /// one's (the same rule: same by-fields, same bounds). Counts, times,
+    /// sets and kept matches are what one aggregator reading both inputs in
+    /// that order keeps, while the kept-match budget was not reached.
+    pub fn merge(&mut self, other: Aggregator) {
+        let max = self.max_matches;
+        for (key, state) in other.rows {
+            match self.rows.get_mut(&key) {
+                Some(row) => row.merge(state, max),
+                None => {
+                    self.rows.insert(key, state);
+                }
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.rows.len()
     }

@@ -3,7 +3,7 @@
 //! JSON line per matching event as it is read (for pipelines).
 
 use crate::aggregate::MatchedEvent;
-use crate::engine::{Detector, Options, RuleHit};
+use crate::engine::{Detector, Options, Partial, RuleHit};
 use crate::report::Report;
 use crate::rule::CompiledRule;
 use std::collections::HashSet;
@@ -32,6 +32,8 @@ options:
   --rule-file FILE.yml    also run a rule written in ESCU's YAML form (repeatable)
   --list-rules            list the ESCU catalogue: supported rules, and every
                           unsupported one with why (JSON with --format json)
+  --threads N             files read in parallel (default: every core); results
+                          are those of one thread. 1 reads them one by one
   --stream                one JSON line per matching event, as it is read
   --summary               with --stream: end with the aggregated rows (JSON line)
   -h, --help              this text
@@ -48,6 +50,7 @@ enum OutFormat {
 struct Args {
     options: Options,
     list_rules: bool,
+    threads: usize,
     format: OutFormat,
     stream: bool,
     summary: bool,
@@ -63,6 +66,7 @@ fn parse_args(argv: &[OsString]) -> Result<Option<Args>, String> {
     let mut stream = false;
     let mut summary = false;
     let mut list_rules = false;
+    let mut threads = None;
     let mut rules = None;
     let mut rule_files = Vec::new();
     let mut inputs = Vec::new();
@@ -115,6 +119,15 @@ fn parse_args(argv: &[OsString]) -> Result<Option<Args>, String> {
             "--rules" => rules = Some(value("--rules")?),
             "--rule-file" => rule_files.push(value("--rule-file")?),
             "--list-rules" => list_rules = true,
+            "--threads" => {
+                let v = value("--threads")?;
+                threads = Some(
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("--threads: not a positive number: {v}"))?,
+                )
+            }
             "--stream" => stream = true,
             "--summary" => summary = true,
             "-" => inputs.push("-".into()),
@@ -135,9 +148,20 @@ fn parse_args(argv: &[OsString]) -> Result<Option<Args>, String> {
             .map_err(|e| format!("--rule-file {file}: {e}"))?;
         options.rules.push(rule);
     }
+    let threads = if cfg!(target_family = "wasm") {
+        // WASI preview 1 has no threads.
+        1
+    } else {
+        threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+    };
     Ok(Some(Args {
         options,
         list_rules,
+        threads,
         format,
         stream,
         summary,
@@ -284,6 +308,55 @@ fn read_into(
     after();
 }
 
+/// Reads `files` on up to `threads` threads, each file with a detector of
+/// its own, and merges what they gathered in file order as they finish: the
+/// results are those of one detector reading the files one by one.
+fn read_parallel(
+    det: &mut Detector,
+    options: &Options,
+    files: &[PathBuf],
+    threads: usize,
+) -> Result<(), String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let (send, receive) = std::sync::mpsc::channel::<(usize, Result<Partial, String>)>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(files.len()) {
+            let send = send.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let partial = Detector::new(options.clone()).map(|mut d| {
+                        let name = path.to_string_lossy().to_string();
+                        match std::fs::File::open(path) {
+                            Ok(mut f) => read_into(&mut d, &name, &mut f, &mut || true),
+                            Err(e) => d.fail_file(&name, format!("cannot open: {e}")),
+                        }
+                        d.into_partial()
+                    });
+                    if send.send((i, partial)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(send);
+        // Merge in file order; a file read early waits for those before it.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut turn = 0;
+        for (i, partial) in receive {
+            waiting.insert(i, partial);
+            while let Some(p) = waiting.remove(&turn) {
+                det.merge(p?)?;
+                turn += 1;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// One matching event as a JSON line, annotated with every rule it matched
 /// (`detection` is the first, the flagship when it matched; `detection.rules` all).
 pub fn stream_line(m: &MatchedEvent, hits: &[RuleHit], several: bool, tz: i32) -> String {
@@ -408,7 +481,23 @@ pub fn run(
         write_error.is_none()
     };
     let mut seen = HashSet::new();
-    for input in &args.inputs {
+    // Files on several threads when the output waits for the end anyway.
+    let parallel = args.threads > 1 && !args.stream && !args.inputs.iter().any(|i| i == "-");
+    if parallel {
+        let mut files = Vec::new();
+        for input in &args.inputs {
+            let (found, skipped) = expand(Path::new(input), &mut seen);
+            for (path, why) in skipped {
+                det.skip(&path, why);
+            }
+            files.extend(found);
+        }
+        if let Err(e) = read_parallel(&mut det, &args.options, &files, args.threads) {
+            let _ = writeln!(err, "schtasks-detect: {e}");
+            return 1;
+        }
+    }
+    for input in args.inputs.iter().filter(|_| !parallel) {
         if !flush() {
             break;
         }

@@ -317,6 +317,17 @@ pub struct Detector {
     reader: Option<ContainerReader>,
 }
 
+/// What a detector has gathered, to merge into another running the same
+/// rules and options (files read on other threads): its rows, its files'
+/// counts and errors, the CrowdStrike host names it saw.
+pub struct Partial {
+    aggregators: Vec<(Aggregator, Option<Aggregator>)>,
+    files: Vec<FileStats>,
+    skipped: Vec<crate::report::Skipped>,
+    aid_names: HashMap<String, String>,
+    rule_hits: u64,
+}
+
 impl Detector {
     /// A detector running `options.rules` (the flagship alone by default).
     pub fn new(options: Options) -> Result<Detector, String> {
@@ -455,6 +466,47 @@ impl Detector {
                 f.readable = false;
             }
         }
+    }
+
+    /// Ends the current input and gives up the gathered state, for `merge`.
+    pub fn into_partial(mut self) -> Partial {
+        self.end_file();
+        let core = self.core;
+        Partial {
+            aggregators: core
+                .runs
+                .into_iter()
+                .map(|r| (r.parity, r.precise))
+                .collect(),
+            files: core.files,
+            skipped: core.skipped,
+            aid_names: core.aid_names,
+            rule_hits: core.rule_hits,
+        }
+    }
+
+    /// Adds what another detector gathered, as if its inputs had been read
+    /// after this one's: results are those of one detector reading them all
+    /// in that order (the CrowdStrike host first named wins, files keep their
+    /// order). Both must run the same rules with the same options.
+    pub fn merge(&mut self, other: Partial) -> Result<(), String> {
+        self.end_file();
+        if other.aggregators.len() != self.core.runs.len() {
+            return Err("cannot merge results of different rule sets".into());
+        }
+        for (run, (parity, precise)) in self.core.runs.iter_mut().zip(other.aggregators) {
+            run.parity.merge(parity);
+            if let (Some(mine), Some(theirs)) = (run.precise.as_mut(), precise) {
+                mine.merge(theirs);
+            }
+        }
+        self.core.files.extend(other.files);
+        self.core.skipped.extend(other.skipped);
+        for (aid, name) in other.aid_names {
+            self.core.aid_names.entry(aid).or_insert(name);
+        }
+        self.core.rule_hits += other.rule_hits;
+        Ok(())
     }
 
     /// Whether more bytes of the current input can still be read: false once

@@ -385,3 +385,43 @@ fn stream_annotates_every_rule_an_event_matches() {
     assert_eq!(only.len(), 1);
     assert!(only[0]["detection"].get("rules").is_none());
 }
+
+#[test]
+fn threads_give_the_single_threaded_result_byte_for_byte() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
+    if !std::path::Path::new(data).join("EXPECTED.json").exists() {
+        return eprintln!("SKIPPED: ../shared/data is absent");
+    }
+    let hostile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let run_with = |threads: &str| {
+        let (code, out, err) = run(
+            &[
+                "--format",
+                "json",
+                "--rules",
+                "all",
+                "--threads",
+                threads,
+                data,
+                hostile,
+                "/nonexistent/x.evtx",
+            ],
+            None,
+        );
+        assert_eq!(code, 1, "a missing file: exit 1 ({err})");
+        out
+    };
+    let one = run_with("1");
+    let v: serde_json::Value = serde_json::from_str(&one).unwrap();
+    assert!(v["stats"]["files"].as_array().unwrap().len() > 100);
+    assert!(v["results"].as_array().unwrap().len() > 40);
+    for threads in ["2", "3", "7"] {
+        assert!(
+            run_with(threads) == one,
+            "--threads {threads} differs from one thread"
+        );
+    }
+    let (code, _, err) = run(&["--threads", "0", "-"], Some(b""));
+    assert_eq!(code, 2);
+    assert!(err.contains("--threads"), "{err}");
+}
