@@ -40,10 +40,10 @@ wasm:
 	./scripts/build-wasm.sh
 
 wasi:
-	cargo build --release --target wasm32-wasip1 --bin schtasks-detect
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=s cargo build --release --target wasm32-wasip1 --bin schtasks-detect
 
 filter:
-	cargo build --release -p schtasks-detect-fluent-bit --target wasm32-unknown-unknown
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=s cargo build --release -p schtasks-detect-fluent-bit --target wasm32-unknown-unknown
 
 lint:
 	cargo fmt --all --check
