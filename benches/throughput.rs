@@ -137,4 +137,101 @@ fn main() {
         p_ev
     );
     println!("pack / flagship: {:.2}", p_mb / f_mb);
+
+    floor_and_threads(&data, everything);
+}
+
+/// The three fields a detection needs, parsed where they lie: the floor a
+/// JSON-lines engine is measured against (issue 9).
+#[derive(serde::Deserialize)]
+struct Floor<'a> {
+    #[serde(rename = "EventID", default)]
+    _event_id: Option<u32>,
+    #[serde(rename = "Image", borrow, default)]
+    _image: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "CommandLine", borrow, default)]
+    _command_line: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The floor on the seed's own capture, the engine against it, and the
+/// corpus on one thread against two (files merged as `--threads` does).
+fn floor_and_threads(data: &Path, everything: &[(String, Vec<u8>)]) {
+    let capture = data
+        .join("attack_data/datasets/attack_techniques/T1053.005/atomic_red_team/attack_data.txt");
+    let Ok(bytes) = std::fs::read(&capture) else {
+        return;
+    };
+    let best = |f: &dyn Fn() -> u64| {
+        let mut t = f64::MAX;
+        let mut n = 0;
+        for _ in 0..5 {
+            let start = Instant::now();
+            n = f();
+            t = t.min(start.elapsed().as_secs_f64());
+        }
+        (t, n)
+    };
+    let (floor, lines) = best(&|| {
+        let mut n = 0;
+        for line in bytes.split(|&b| b == b'\n').filter(|l| l.len() > 1) {
+            if serde_json::from_slice::<Floor>(line).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    });
+    let input = vec![(capture.display().to_string(), bytes.clone())];
+    let (engine, _) = best(&|| run(&input).1);
+    let mb = bytes.len() as f64 / 1e6;
+    println!();
+    println!(
+        "seed capture ({mb:.1} MB, {lines} lines): floor (3-field parse) {:.0} MB/s, engine {:.0} MB/s: {:.2} of the floor",
+        mb / floor,
+        mb / engine,
+        floor / engine
+    );
+
+    let merged = |threads: usize| {
+        let start = Instant::now();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let partials = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((name, bytes)) = everything.get(i) else {
+                            break;
+                        };
+                        let mut d = Detector::new(Options::default()).unwrap();
+                        d.begin_file(name);
+                        d.push(bytes);
+                        partials.lock().unwrap().push((i, d.into_partial()));
+                    }
+                });
+            }
+        });
+        let mut partials = partials.into_inner().unwrap();
+        partials.sort_by_key(|(i, _)| *i);
+        let mut d = Detector::new(Options::default()).unwrap();
+        for (_, p) in partials {
+            d.merge(p).unwrap();
+        }
+        let r = d.finish();
+        (start.elapsed().as_secs_f64(), r.stats.bytes)
+    };
+    let (mut one, mut two, mut bytes_all) = (f64::MAX, f64::MAX, 0);
+    for _ in 0..5 {
+        let (t, b) = merged(1);
+        one = one.min(t);
+        bytes_all = b;
+        two = two.min(merged(2).0);
+    }
+    let mb = bytes_all as f64 / 1e6;
+    println!(
+        "whole corpus by files: 1 thread {:.0} MB/s, 2 threads {:.0} MB/s: {:.2}x",
+        mb / one,
+        mb / two,
+        one / two
+    );
 }
