@@ -199,3 +199,43 @@ fn values_and_dc_are_computed_per_row() {
             .contains(",\"schtasks /a\nschtasks /b\",2,")
     );
 }
+
+/// The search parser (tstats head, `where` clause, eval `| where`, macros)
+/// never panics on damaged searches: every pack search cut, with a byte
+/// dropped or a character inserted at many places, parses or is an error.
+#[test]
+fn damaged_pack_searches_are_errors_not_panics() {
+    let pack: Vec<PackRule> = serde_json::from_str(&committed("pack.json")).unwrap();
+    let inserts = ['(', ')', '"', '`', '|', '\\', '=', '*', ' ', 'é'];
+    let mut tried = 0;
+    for (n, rule) in pack.iter().enumerate() {
+        let macros = rule.macro_map();
+        let search = &rule.detection.search;
+        let cuts: Vec<usize> = search
+            .char_indices()
+            .map(|(i, _)| i)
+            .filter(|i| i % 7 == n % 7)
+            .collect();
+        for &at in &cuts {
+            let mut dropped = search.clone();
+            dropped.remove(at);
+            let mut inserted = search.clone();
+            inserted.insert(at, inserts[(at + n) % inserts.len()]);
+            for text in [&search[..at], dropped.as_str(), inserted.as_str()] {
+                let _ = schtasks_detect::spl::TstatsSearch::parse(text, &macros);
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 100_000, "{tried}");
+    // A user's rule file, damaged the same way, through the YAML reader.
+    let yaml =
+        std::fs::read_to_string(Path::new(ROOT).join("tests/fixtures/rules/whoami_by_admin.yml"))
+            .unwrap();
+    for (at, _) in yaml.char_indices() {
+        let mut dropped = yaml.clone();
+        dropped.remove(at);
+        let _ = schtasks_detect::ruleset::rule_from_yaml(&dropped);
+        let _ = schtasks_detect::ruleset::rule_from_yaml(&yaml[..at]);
+    }
+}
