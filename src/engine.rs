@@ -304,6 +304,17 @@ impl Sink for Core {
         f.error(location, message);
     }
 
+    fn wants(&mut self, gate: &RawRecord) -> bool {
+        source::needs_record(gate)
+    }
+
+    fn other_event(&mut self, _location: Location) {
+        let f = self.file();
+        f.records += 1;
+        f.events += 1;
+        f.other += 1;
+    }
+
     fn note(&mut self, location: Location, message: String) {
         let notes = &mut self.file().notes;
         if notes.len() < crate::report::MAX_ERRORS_KEPT {

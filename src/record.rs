@@ -41,8 +41,13 @@ pub struct RawRecord {
 
 impl RawRecord {
     pub fn new(location: Location) -> Self {
+        Self::with_capacity(location, 32)
+    }
+
+    /// A record expected to hold about `fields` fields.
+    pub fn with_capacity(location: Location, fields: usize) -> Self {
         RawRecord {
-            fields: FieldMap::with_capacity_and_hasher(32, Default::default()),
+            fields: FieldMap::with_capacity_and_hasher(fields, Default::default()),
             overflow: 0,
             location,
         }

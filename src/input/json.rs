@@ -6,6 +6,7 @@
 use super::{MAX_RECORD_BYTES, RecordReader, Sink, Sniff, first_significant};
 use crate::record::{Location, RawRecord};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 pub fn sniff(text: &[u8]) -> Sniff {
     match first_significant(text) {
@@ -78,6 +79,188 @@ fn emit(text: &[u8], loc: Location, sink: &mut dyn Sink) {
     }
 }
 
+/// One object's text: glanced at first, and parsed whole only when the sink
+/// wants it (or the glance cannot decide); an invalid object is parsed whole
+/// too, for its error message.
+fn read_object(text: &[u8], loc: Location, sink: &mut dyn Sink) {
+    match serde_json::from_slice::<Glance>(text) {
+        Ok(glance) => decide(glance, text, loc, sink),
+        Err(_) => emit(text, loc, sink),
+    }
+}
+
+/// Parses `text` whole when the glance says the sink needs it; else counts
+/// it as another event, without building a record.
+fn decide(glance: Glance, text: &[u8], loc: Location, sink: &mut dyn Sink) {
+    if glance.whole {
+        return emit(text, loc, sink);
+    }
+    let mut gate = RawRecord::with_capacity(Location::default(), glance.fields.len());
+    for (name, value) in glance.fields {
+        gate.insert(name, value);
+    }
+    if sink.wants(&gate) {
+        emit(text, loc, sink)
+    } else {
+        sink.other_event(loc)
+    }
+}
+
+/// A first look at one JSON object, borrowing from its text: the members
+/// `source::GATE_FIELDS` names, as the full parse would give them, and
+/// whether the object must be read whole whatever they say: a nested object
+/// (a nested shape, or fields flattened from it), a string holding a raw
+/// `<Event>`, a gate member that is not a plain scalar, or more members than
+/// a record holds. Every other member is validated and skipped unbuilt.
+struct Glance<'de> {
+    fields: Vec<(Cow<'de, str>, Cow<'de, str>)>,
+    whole: bool,
+}
+
+/// What a glance keeps of one member's value.
+enum Peek<'de> {
+    Text(Cow<'de, str>),
+    /// Skipped: an array (never a field), or a member outside the gate.
+    Nothing,
+    /// Sends the object to the full parse.
+    Whole,
+}
+
+/// Reads one member's value; `keep`: the member is a gate field.
+struct PeekSeed {
+    keep: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for PeekSeed {
+    type Value = Peek<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Peek<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl PeekSeed {
+    fn text<'de>(&self, s: Cow<'de, str>) -> Peek<'de> {
+        if super::xml::raw_event(&s).is_some() {
+            Peek::Whole
+        } else if self.keep {
+            Peek::Text(s)
+        } else {
+            Peek::Nothing
+        }
+    }
+
+    fn scalar<'de>(&self, s: impl FnOnce() -> String) -> Peek<'de> {
+        if self.keep {
+            Peek::Text(Cow::Owned(s()))
+        } else {
+            Peek::Nothing
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PeekSeed {
+    type Value = Peek<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Peek<'de>, E> {
+        Ok(self.text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Peek<'de>, E> {
+        if super::xml::raw_event(v).is_some() {
+            Ok(Peek::Whole)
+        } else {
+            Ok(self.scalar(|| v.to_string()))
+        }
+    }
+    fn visit_string<E>(self, v: String) -> Result<Peek<'de>, E> {
+        Ok(self.text(Cow::Owned(v)))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Peek<'de>, E> {
+        Ok(self.scalar(|| v.to_string()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Peek<'de>, E> {
+        Ok(self.scalar(|| v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Peek<'de>, E> {
+        Ok(self.scalar(|| v.to_string()))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Peek<'de>, E> {
+        // serde_json's own float text is the full parse's business.
+        Ok(if self.keep { Peek::Whole } else { Peek::Nothing })
+    }
+    fn visit_unit<E>(self) -> Result<Peek<'de>, E> {
+        Ok(self.scalar(String::new))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Peek<'de>, A::Error> {
+        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Peek::Nothing)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Peek<'de>, A::Error> {
+        while m
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Peek::Whole)
+    }
+}
+
+/// A member's name, borrowed when it has no escapes.
+struct Name<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Glance<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Glance<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Glance<'de>, A::Error> {
+                let mut glance = Glance {
+                    fields: Vec::new(),
+                    whole: false,
+                };
+                let mut members = 0usize;
+                while let Some(Name(name)) = m.next_key::<Name>()? {
+                    members += 1;
+                    let keep = crate::source::is_gate_field(&name);
+                    match m.next_value_seed(PeekSeed { keep })? {
+                        Peek::Text(value) => glance.fields.push((name, value)),
+                        Peek::Nothing => {}
+                        Peek::Whole => glance.whole = true,
+                    }
+                }
+                glance.whole |= members > crate::record::MAX_FIELDS;
+                Ok(glance)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 fn emit_entries(entries: Entries, loc: Location, sink: &mut dyn Sink) {
     match record_from_entries(entries.0, loc.clone()) {
         Ok(r) => sink.record(r),
@@ -146,7 +329,7 @@ impl JsonReader {
             self.abandon(sink, &too_large());
             return;
         }
-        emit(&self.buf.bytes, self.start.clone(), sink);
+        read_object(&self.buf.bytes, self.start.clone(), sink);
         self.buf.reset();
     }
 
@@ -171,17 +354,18 @@ impl JsonReader {
                 return p;
             }
             let mut values =
-                serde_json::Deserializer::from_slice(&line[p..]).into_iter::<Entries>();
-            let Some(Ok(entries)) = values.next() else {
+                serde_json::Deserializer::from_slice(&line[p..]).into_iter::<Glance>();
+            let Some(Ok(glance)) = values.next() else {
                 return p;
             };
+            let end = p + values.byte_offset();
             let loc = Location {
                 line: Some(self.line + 1),
                 offset: Some(self.offset + p as u64),
                 ..Default::default()
             };
-            emit_entries(entries, loc, sink);
-            p += values.byte_offset();
+            decide(glance, &line[p..end], loc, sink);
+            p = end;
         }
     }
 

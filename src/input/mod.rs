@@ -31,6 +31,15 @@ pub trait Sink {
     /// Something worth knowing that is neither a record nor an error (such
     /// as padding after a gzip stream).
     fn note(&mut self, _location: Location, _message: String) {}
+    /// Asked before a reader builds a record it can skip cheaply. `gate`
+    /// holds only the members `source::GATE_FIELDS` names; `false` lets the
+    /// reader hand over `other_event` instead of the whole record. Sinks
+    /// that keep every record leave the default.
+    fn wants(&mut self, _gate: &RawRecord) -> bool {
+        true
+    }
+    /// An event read whole and valid, that `wants` declined: counted, not built.
+    fn other_event(&mut self, _location: Location) {}
 }
 
 /// A container format's reader.

@@ -78,6 +78,43 @@ pub static SOURCES: &[&dyn SourceMapper] = &[
     &cim_form::CimForm,
 ];
 
+/// Every member that a mapper's `claims` or the CrowdStrike host-name table
+/// reads: a record holding only these is claimed exactly as the whole record
+/// would be (`tests/gate.rs` checks it on every corpus event). Readers build a
+/// record of these first and the whole record only when `needs_record` says so.
+pub const GATE_FIELDS: &[&str] = &[
+    "EventID",
+    "EventCode",
+    "event_id",
+    "Channel",
+    "channel",
+    "Provider",
+    "SourceName",
+    "provider_name",
+    "ProviderName",
+    "ProcessGuid",
+    "Image",
+    "NewProcessName",
+    "event_simpleName",
+    "process",
+    "process_name",
+    "Processes.process",
+    "Processes.process_name",
+    "aid",
+    "ComputerName",
+];
+
+/// Is `name` one of `GATE_FIELDS`?
+pub fn is_gate_field(name: &str) -> bool {
+    GATE_FIELDS.contains(&name)
+}
+
+/// Does the run need this event whole: is it a process creation, or does it
+/// name a CrowdStrike host? `gate` may hold only `GATE_FIELDS`.
+pub fn needs_record(gate: &RawRecord) -> bool {
+    crowdstrike::aid_name(gate).is_some() || SOURCES.iter().any(|m| m.claims(gate))
+}
+
 /// Maps a record when some source claims it; `None` for every other event.
 pub fn normalize(record: &RawRecord) -> Option<CimEvent> {
     SOURCES.iter().find(|m| m.claims(record)).map(|m| {

@@ -1,0 +1,170 @@
+//! The readers' gate: records are built whole only when a source claims them
+//! or they name a CrowdStrike host. These tests hold the gate to the whole
+//! record's answer on every corpus event, and check that skipping costs no
+//! event and no error.
+
+mod common;
+
+use schtasks_detect::input::{ContainerReader, Sink};
+use schtasks_detect::record::{Location, RawRecord};
+use schtasks_detect::source::{self, GATE_FIELDS, crowdstrike, needs_record};
+use std::path::{Path, PathBuf};
+
+/// Keeps every record whole (the default `wants`).
+#[derive(Default)]
+struct Everything {
+    records: Vec<RawRecord>,
+    errors: Vec<(Location, String)>,
+}
+
+impl Sink for Everything {
+    fn record(&mut self, r: RawRecord) {
+        self.records.push(r);
+    }
+    fn error(&mut self, location: Location, message: String) {
+        self.errors.push((location, message));
+    }
+}
+
+/// Declines what the run does not need, as the engine does; a record a
+/// reader hands over whole is sorted the same way.
+#[derive(Default)]
+struct Gated {
+    records: Vec<RawRecord>,
+    others: u64,
+    declined: u64,
+    errors: Vec<(Location, String)>,
+}
+
+impl Sink for Gated {
+    fn record(&mut self, r: RawRecord) {
+        if needed(&r) {
+            self.records.push(r);
+        } else {
+            self.others += 1;
+        }
+    }
+    fn error(&mut self, location: Location, message: String) {
+        self.errors.push((location, message));
+    }
+    fn wants(&mut self, gate: &RawRecord) -> bool {
+        needs_record(gate)
+    }
+    fn other_event(&mut self, _location: Location) {
+        self.others += 1;
+        self.declined += 1;
+    }
+}
+
+fn read<S: Sink>(bytes: &[u8], piece: usize, sink: &mut S) {
+    let mut r = ContainerReader::new();
+    for p in bytes.chunks(piece) {
+        r.feed(p, sink);
+    }
+    r.finish(sink);
+}
+
+fn needed(r: &RawRecord) -> bool {
+    source::normalize(r).is_some() || crowdstrike::aid_name(r).is_some()
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files(&p, out);
+        } else if !matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("md" | "yml" | "yaml")
+        ) && !p.ends_with("EXPECTED.json")
+            && !p.ends_with("EXPECTED-PACK.json")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// Reads `bytes` both ways and checks that the gated reading keeps exactly
+/// the records a whole reading needs, and nothing else is lost.
+fn assert_gate_agrees(name: &str, bytes: &[u8], piece: usize) {
+    let mut all = Everything::default();
+    read(bytes, piece, &mut all);
+    let mut gated = Gated::default();
+    read(bytes, piece, &mut gated);
+    let want: Vec<&RawRecord> = all.records.iter().filter(|r| needed(r)).collect();
+    assert_eq!(gated.records.len(), want.len(), "{name}: records kept");
+    for (g, w) in gated.records.iter().zip(&want) {
+        assert_eq!(g.location, w.location, "{name}");
+        assert!(g.fields().eq(w.fields()), "{name}: {:?}", w.location);
+    }
+    assert_eq!(
+        gated.records.len() as u64 + gated.others,
+        all.records.len() as u64,
+        "{name}: every event counted once"
+    );
+    assert_eq!(gated.errors, all.errors, "{name}: the same errors");
+}
+
+#[test]
+fn the_gate_fields_decide_as_the_whole_record_does_on_every_corpus_event() {
+    let Some(data) = common::shared_data() else {
+        eprintln!("../shared/data absent: skipped");
+        return;
+    };
+    let mut paths = Vec::new();
+    files(&data, &mut paths);
+    let mut events = 0;
+    for p in &paths {
+        let bytes = std::fs::read(p).unwrap();
+        let mut all = Everything::default();
+        read(&bytes, 64 << 10, &mut all);
+        for r in &all.records {
+            let mut gate = RawRecord::new(r.location.clone());
+            for (k, v) in r.fields().filter(|(k, _)| GATE_FIELDS.contains(k)) {
+                gate.insert(k, v);
+            }
+            assert_eq!(needs_record(&gate), needed(r), "{}: {:?}", p.display(), r);
+            events += 1;
+        }
+        assert_gate_agrees(&p.display().to_string(), &bytes, 64 << 10);
+    }
+    assert!(events > 25_000, "corpus read: {events} events");
+}
+
+#[test]
+fn shapes_the_glance_cannot_judge_are_read_whole() {
+    let lines = [
+        // Gate members whose names or values carry escapes.
+        r#"{"Event\u0049D":"1","Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\x\\schtasks.exe","ProcessGuid":"{1}","CommandLine":"schtasks /create /s h"}"#,
+        r#"{"EventID":"4688","Channel":"Secu\u0072ity","NewProcessName":"C:\\x.exe"}"#,
+        // A number as the event id, and a float one.
+        r#"{"EventID":4688,"Channel":"Security","NewProcessName":"C:\\x.exe"}"#,
+        r#"{"EventID":4688.0,"Channel":"Security","NewProcessName":"C:\\x.exe"}"#,
+        // A raw event in a string member, escaped or not.
+        r#"{"_raw":"<Event><System><EventID>4688</EventID><Channel>Security</Channel></System><EventData><Data Name='NewProcessName'>C:\\y.exe</Data></EventData></Event>"}"#,
+        r#"{"Payload":"x","RawLog":"\n\u003cEvent xmlns='x'><System><EventID>1</EventID></System></Event>"}"#,
+        // Nested shapes, and a gate member flattened from an object.
+        r#"{"winlog":{"event_id":"4688","channel":"Security","event_data":{"NewProcessName":"C:\\z.exe"}}}"#,
+        r#"{"Processes":{"process_name":"schtasks.exe","process":"schtasks /create /s h"}}"#,
+        // Duplicates: the first value wins, in the gate as in the record.
+        r#"{"EventID":"7","EventID":"4688","Channel":"Security","NewProcessName":"C:\\x.exe"}"#,
+        r#"{"EventID":["4688"],"EventID":"4688","Channel":"Security","NewProcessName":"C:\\x.exe"}"#,
+        // CrowdStrike: a host name for an aid, and a process.
+        r#"{"event_simpleName":"AgentOnline","aid":"a1","ComputerName":"HOST1"}"#,
+        r#"{"event_simpleName":"ProcessRollup2","aid":"a1","ImageFileName":"\\Device\\x\\schtasks.exe"}"#,
+        // Others, and broken ones.
+        r#"{"EventID":"4624","Channel":"Security","TargetUserName":"bob"}"#,
+        r#"{"EventID":"4624", "big": 1e400}"#,
+        r#"{"EventID":"4688","Channel":"Security","NewProcessName":"C:\\x.exe""#,
+        r#"{"EventID":"4688","Channel":"Security","NewProcessName":"C:\\x.exe"} trailing"#,
+        "{\"EventID\":\"1\",\n \"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\n \"Image\":\"C:\\\\s.exe\",\"ProcessGuid\":\"{2}\"}",
+    ];
+    let text = lines.join("\n") + "\n";
+    for piece in [1, 5, 64, 1 << 20] {
+        assert_gate_agrees("lines", text.as_bytes(), piece);
+    }
+    let mut gated = Gated::default();
+    read(text.as_bytes(), 1 << 20, &mut gated);
+    assert_eq!(gated.records.len(), 11, "{:#?}", gated.records);
+    assert_eq!(gated.declined, 2, "only the two 4624s are skipped unbuilt");
+}
