@@ -4,6 +4,8 @@
 
 use crate::aggregate::MatchedEvent;
 use crate::engine::{Detector, Options, Partial, RuleHit};
+use crate::input::Resume;
+use crate::input::split::{self, Piece, Splitter};
 use crate::report::Report;
 use crate::rule::CompiledRule;
 use std::collections::HashSet;
@@ -308,52 +310,246 @@ fn read_into(
     after();
 }
 
-/// Reads `files` on up to `threads` threads, each file with a detector of
-/// its own, and merges what they gathered in file order as they finish: the
-/// results are those of one detector reading the files one by one.
+/// One unit of work for `read_parallel`'s workers, in input order.
+enum Job {
+    /// A file read whole (small, or of a format that is not cut).
+    Whole(PathBuf),
+    /// A piece of a large file.
+    Piece(String, Piece),
+    /// The rest of a file from `from` on, after `carry` (held when no cut
+    /// was found in `split::MAX_CARRY` bytes): read as one piece.
+    Rest {
+        path: PathBuf,
+        carry: Vec<u8>,
+        at: Resume,
+        from: u64,
+    },
+    /// The bytes read before a read error, then the error.
+    Failed {
+        name: String,
+        piece: Piece,
+        message: String,
+    },
+}
+
+impl Job {
+    fn run(self, options: &Options) -> Result<Partial, String> {
+        let mut d = Detector::new(options.clone())?;
+        match self {
+            Job::Whole(path) => {
+                let name = path.to_string_lossy().to_string();
+                match std::fs::File::open(&path) {
+                    Ok(mut f) => read_into(&mut d, &name, &mut f, &mut || true),
+                    Err(e) => d.fail_file(&name, format!("cannot open: {e}")),
+                }
+            }
+            Job::Piece(name, piece) => {
+                d.begin_piece(&name, piece.at, piece.cut);
+                d.push(&piece.bytes);
+            }
+            Job::Rest {
+                path,
+                carry,
+                at,
+                from,
+            } => {
+                use std::io::{Seek, SeekFrom};
+                let name = path.to_string_lossy().to_string();
+                d.begin_piece(&name, at, false);
+                d.push(&carry);
+                let reopened = std::fs::File::open(&path)
+                    .and_then(|mut f| f.seek(SeekFrom::Start(from)).map(|_| f));
+                match reopened {
+                    Ok(mut f) => push_all(&mut d, &mut f),
+                    Err(e) => d.push_error(
+                        crate::record::Location {
+                            offset: Some(from),
+                            ..Default::default()
+                        },
+                        format!("read error: {e}"),
+                    ),
+                }
+            }
+            Job::Failed {
+                name,
+                piece,
+                message,
+            } => {
+                d.begin_piece(&name, piece.at, false);
+                d.push(&piece.bytes);
+                let offset = piece.at.offset + piece.bytes.len() as u64;
+                d.push_error(
+                    crate::record::Location {
+                        offset: Some(offset),
+                        ..Default::default()
+                    },
+                    message,
+                );
+            }
+        }
+        Ok(d.into_partial())
+    }
+}
+
+/// Feeds `reader` to the end (a read error is reported where it happened).
+fn push_all(det: &mut Detector, reader: &mut dyn Read) {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                det.push(&buf[..n]);
+                if !det.wants_more() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let offset = det.progress().bytes;
+                det.push_error(
+                    crate::record::Location {
+                        offset: Some(offset),
+                        ..Default::default()
+                    },
+                    format!("read error: {e}"),
+                );
+                break;
+            }
+        }
+    }
+}
+
+/// Cuts `path` into jobs (see `input::split`), handing each to `send` as it
+/// is ready; `false` when the workers are gone.
+fn split_file(path: &Path, send: &mut dyn FnMut(Job) -> bool) -> bool {
+    let name = path.to_string_lossy().to_string();
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return send(Job::Whole(path.to_path_buf()));
+    };
+    let mut first = vec![0u8; 64 << 10];
+    let n = read_full(&mut file, &mut first).unwrap_or(0);
+    first.truncate(n);
+    let large = file
+        .metadata()
+        .is_ok_and(|m| m.len() > split::PIECE_BYTES as u64);
+    let format = match split::splittable(&first) {
+        Some(f) if large => f,
+        _ => return send(Job::Whole(path.to_path_buf())),
+    };
+    let mut splitter = Splitter::new(format, split::PIECE_BYTES);
+    let mut pieces = Vec::new();
+    let mut block = vec![0u8; 1 << 20];
+    let mut read = first.len() as u64;
+    splitter.push(&first, &mut pieces);
+    loop {
+        for piece in pieces.drain(..) {
+            if !send(Job::Piece(name.clone(), piece)) {
+                return false;
+            }
+        }
+        if splitter.gave_up() {
+            let (carry, at) = splitter.into_rest();
+            return send(Job::Rest {
+                path: path.to_path_buf(),
+                carry,
+                at,
+                from: read,
+            });
+        }
+        match file.read(&mut block) {
+            Ok(0) => return send(Job::Piece(name, splitter.finish())),
+            Ok(n) => {
+                read += n as u64;
+                splitter.push(&block[..n], &mut pieces);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return send(Job::Failed {
+                    name,
+                    piece: splitter.finish(),
+                    message: format!("read error: {e}"),
+                });
+            }
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends.
+fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Reads `files` on up to `threads` threads: small files whole, large EVTX
+/// and JSON files in pieces cut at record boundaries (`input::split`), each
+/// with a detector of its own; what they gathered is merged in input order
+/// as it comes, so the results are those of one detector reading the files
+/// one by one, byte for byte. One thread cuts; at most two pieces per
+/// worker wait, so memory stays bounded whatever the input size.
 fn read_parallel(
     det: &mut Detector,
     options: &Options,
     files: &[PathBuf],
     threads: usize,
 ) -> Result<(), String> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
+    let threads = threads.max(1);
+    let (job_send, job_receive) = std::sync::mpsc::sync_channel::<(usize, Job)>(threads * 2);
+    let job_receive = std::sync::Mutex::new(job_receive);
     let (send, receive) = std::sync::mpsc::channel::<(usize, Result<Partial, String>)>();
     std::thread::scope(|scope| {
-        for _ in 0..threads.min(files.len()) {
+        scope.spawn(move || {
+            let mut seq = 0;
+            for path in files {
+                let mut send = |job| {
+                    seq += 1;
+                    job_send.send((seq - 1, job)).is_ok()
+                };
+                if !split_file(path, &mut send) {
+                    break;
+                }
+            }
+        });
+        for _ in 0..threads {
             let send = send.clone();
-            let next = &next;
+            let job_receive = &job_receive;
             scope.spawn(move || {
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    let partial = Detector::new(options.clone()).map(|mut d| {
-                        let name = path.to_string_lossy().to_string();
-                        match std::fs::File::open(path) {
-                            Ok(mut f) => read_into(&mut d, &name, &mut f, &mut || true),
-                            Err(e) => d.fail_file(&name, format!("cannot open: {e}")),
-                        }
-                        d.into_partial()
-                    });
-                    if send.send((i, partial)).is_err() {
+                    let next = job_receive.lock().map(|r| r.recv());
+                    let Ok(Ok((i, job))) = next else { break };
+                    if send.send((i, job.run(options))).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(send);
-        // Merge in file order; a file read early waits for those before it.
+        // Merge in input order; a piece read early waits for those before it.
+        // After a failure the rest is drained, so that no thread waits forever.
         let mut waiting = std::collections::BTreeMap::new();
         let mut turn = 0;
+        let mut outcome = Ok(());
         for (i, partial) in receive {
+            if outcome.is_err() {
+                continue;
+            }
             waiting.insert(i, partial);
             while let Some(p) = waiting.remove(&turn) {
-                det.merge(p?)?;
                 turn += 1;
+                if let Err(e) = p.and_then(|p| det.merge(p)) {
+                    outcome = Err(e);
+                    break;
+                }
             }
         }
-        Ok(())
+        outcome
     })
 }
 

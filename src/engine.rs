@@ -304,7 +304,7 @@ impl Sink for Core {
         f.error(location, message);
     }
 
-    fn wants(&mut self, gate: &RawRecord) -> bool {
+    fn wants(&mut self, gate: &dyn crate::record::Fields) -> bool {
         source::needs_record(gate)
     }
 
@@ -420,6 +420,24 @@ impl Detector {
         self.reader = Some(ContainerReader::new());
     }
 
+    /// Starts a piece of a larger input cut by `input::split`, read on its
+    /// own (on another thread, worker or machine). The first piece begins
+    /// the input as `begin_file` does; a later one resumes at `at`, and its
+    /// counts and errors join the input's when merged in order (`merge`).
+    /// `cut`: another piece follows this one.
+    pub fn begin_piece(&mut self, name: &str, at: crate::input::Resume, cut: bool) {
+        self.begin_file(name);
+        if at.offset > 0 {
+            self.reader = Some(ContainerReader::resume(at));
+            if let Some(f) = self.core.files.last_mut() {
+                f.continues = true;
+            }
+        }
+        if cut && let Some(r) = self.reader.as_mut() {
+            r.cut_before_record();
+        }
+    }
+
     /// Feeds the next bytes of the current input (one is begun if none is).
     pub fn push(&mut self, bytes: &[u8]) {
         if self.reader.is_none() {
@@ -511,7 +529,12 @@ impl Detector {
                 mine.merge(theirs);
             }
         }
-        self.core.files.extend(other.files);
+        for f in other.files {
+            match self.core.files.last_mut() {
+                Some(last) if f.continues && last.file == f.file => last.absorb(f),
+                _ => self.core.files.push(f),
+            }
+        }
         self.core.skipped.extend(other.skipped);
         for (aid, name) in other.aid_names {
             self.core.aid_names.entry(aid).or_insert(name);

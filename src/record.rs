@@ -4,6 +4,56 @@
 //! `Provider`), whatever the container called them.
 
 use serde::Serialize;
+use std::borrow::Cow;
+
+/// Read access to an event's fields by name: a whole record, or the few
+/// members a reader glanced at before deciding to build one (`Gate`).
+pub trait Fields {
+    fn get(&self, name: &str) -> Option<&str>;
+
+    /// The first present, non-empty value among `names`.
+    fn first(&self, names: &[&str]) -> Option<&str> {
+        names
+            .iter()
+            .filter_map(|n| self.get(n))
+            .find(|v| !v.is_empty())
+    }
+
+    /// The numeric event id, from whichever field carried it.
+    fn event_id(&self) -> Option<u32> {
+        self.first(&["EventID", "EventCode", "event_id"])
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+/// The members of an event named by `source::GATE_FIELDS`, borrowed from
+/// the reader's text where they need no unescaping; the first value of a
+/// name wins, as in a record.
+#[derive(Debug, Default)]
+pub struct Gate<'a> {
+    fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Gate<'a> {
+    pub fn push(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
+        self.fields.push((name, value));
+    }
+}
+
+impl Fields for Gate<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+impl Fields for RawRecord {
+    fn get(&self, name: &str) -> Option<&str> {
+        RawRecord::get(self, name)
+    }
+}
 
 /// Where a record or an error sits in its file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

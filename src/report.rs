@@ -170,6 +170,13 @@ impl SourceCounts {
         }
     }
 
+    pub fn absorb(&mut self, other: &SourceCounts) {
+        self.sysmon += other.sysmon;
+        self.security_4688 += other.security_4688;
+        self.crowdstrike += other.crowdstrike;
+        self.cim += other.cim;
+    }
+
     pub fn total(&self) -> u64 {
         self.sysmon + self.security_4688 + self.crowdstrike + self.cim
     }
@@ -212,6 +219,10 @@ pub struct FileStats {
     /// Facts about the input that are neither events nor errors.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<ErrorEntry>,
+    /// A later piece of the input before it (`Detector::begin_piece`):
+    /// merged into it, never shown on its own.
+    #[serde(skip)]
+    pub continues: bool,
 }
 
 pub const MAX_ERRORS_KEPT: usize = 1000;
@@ -233,7 +244,24 @@ impl FileStats {
             errors: Vec::new(),
             readable: true,
             notes: Vec::new(),
+            continues: false,
         }
+    }
+
+    /// Adds the counts and errors of the piece that follows this one.
+    pub fn absorb(&mut self, next: FileStats) {
+        self.bytes += next.bytes;
+        self.records += next.records;
+        self.events += next.events;
+        self.process_creation.absorb(&next.process_creation);
+        self.other += next.other;
+        self.matched += next.matched;
+        self.error_count += next.error_count;
+        let room = MAX_ERRORS_KEPT.saturating_sub(self.errors.len());
+        self.errors.extend(next.errors.into_iter().take(room));
+        let room = MAX_ERRORS_KEPT.saturating_sub(self.notes.len());
+        self.notes.extend(next.notes.into_iter().take(room));
+        self.readable &= next.readable;
     }
 
     pub fn set_info(&mut self, info: &InputInfo) {

@@ -6,7 +6,7 @@
 mod common;
 
 use schtasks_detect::input::{ContainerReader, Sink};
-use schtasks_detect::record::{Location, RawRecord};
+use schtasks_detect::record::{Fields, Location, RawRecord};
 use schtasks_detect::source::{self, GATE_FIELDS, crowdstrike, needs_record};
 use std::path::{Path, PathBuf};
 
@@ -47,7 +47,7 @@ impl Sink for Gated {
     fn error(&mut self, location: Location, message: String) {
         self.errors.push((location, message));
     }
-    fn wants(&mut self, gate: &RawRecord) -> bool {
+    fn wants(&mut self, gate: &dyn Fields) -> bool {
         needs_record(gate)
     }
     fn other_event(&mut self, _location: Location) {

@@ -16,8 +16,8 @@ use evtx::{EvtxChunkData, EvtxFileHeader, ParserSettings};
 use std::sync::Arc;
 
 const MAGIC: &[u8] = b"ElfFile\0";
-const HEADER_SIZE: usize = 4096;
-const CHUNK_SIZE: usize = 65536;
+pub const HEADER_SIZE: usize = 4096;
+pub const CHUNK_SIZE: usize = 65536;
 
 pub fn sniff(bytes: &[u8]) -> Sniff {
     if bytes.len() < MAGIC.len() {
@@ -36,6 +36,16 @@ pub fn sniff(bytes: &[u8]) -> Sniff {
 
 pub fn reader() -> Box<dyn RecordReader> {
     Box::new(EvtxReader::default())
+}
+
+/// A reader for the chunks from `offset` on (a chunk boundary past the
+/// file header, as `split` cuts).
+pub fn resume(offset: u64) -> Box<dyn RecordReader> {
+    Box::new(EvtxReader {
+        header_done: true,
+        chunk: offset.saturating_sub(HEADER_SIZE as u64) / CHUNK_SIZE as u64,
+        ..EvtxReader::default()
+    })
 }
 
 pub struct EvtxReader {

@@ -38,3 +38,10 @@ impl RecordReader for Unsupported {
 
     fn finish(&mut self, _sink: &mut dyn Sink) {}
 }
+
+pub const HEADER_SIZE: usize = 4096;
+pub const CHUNK_SIZE: usize = 65536;
+
+pub fn resume(_offset: u64) -> Box<dyn RecordReader> {
+    reader()
+}

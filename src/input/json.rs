@@ -4,7 +4,7 @@
 //! Winlogbeat `winlog.*`, Splunk `result._raw`).
 
 use super::{MAX_RECORD_BYTES, RecordReader, Sink, Sniff, first_significant};
-use crate::record::{Location, RawRecord};
+use crate::record::{Gate, Location, RawRecord};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -60,6 +60,8 @@ impl Bounded {
     }
 }
 
+const CUT_BY_NEXT: &str = "truncated JSON object: a new object starts before it closes";
+
 fn too_large() -> String {
     format!(
         "record larger than the {} MiB limit, skipped",
@@ -95,11 +97,7 @@ fn decide(glance: Glance, text: &[u8], loc: Location, sink: &mut dyn Sink) {
     if glance.whole {
         return emit(text, loc, sink);
     }
-    let mut gate = RawRecord::with_capacity(Location::default(), glance.fields.len());
-    for (name, value) in glance.fields {
-        gate.insert(name, value);
-    }
-    if sink.wants(&gate) {
+    if sink.wants(&glance.gate) {
         emit(text, loc, sink)
     } else {
         sink.other_event(loc)
@@ -113,7 +111,7 @@ fn decide(glance: Glance, text: &[u8], loc: Location, sink: &mut dyn Sink) {
 /// `<Event>`, a gate member that is not a plain scalar, or more members than
 /// a record holds. Every other member is validated and skipped unbuilt.
 struct Glance<'de> {
-    fields: Vec<(Cow<'de, str>, Cow<'de, str>)>,
+    gate: Gate<'de>,
     whole: bool,
 }
 
@@ -187,7 +185,11 @@ impl<'de> serde::de::Visitor<'de> for PeekSeed {
     }
     fn visit_f64<E>(self, _: f64) -> Result<Peek<'de>, E> {
         // serde_json's own float text is the full parse's business.
-        Ok(if self.keep { Peek::Whole } else { Peek::Nothing })
+        Ok(if self.keep {
+            Peek::Whole
+        } else {
+            Peek::Nothing
+        })
     }
     fn visit_unit<E>(self) -> Result<Peek<'de>, E> {
         Ok(self.scalar(String::new))
@@ -240,7 +242,7 @@ impl<'de> serde::Deserialize<'de> for Glance<'de> {
                 mut m: A,
             ) -> Result<Glance<'de>, A::Error> {
                 let mut glance = Glance {
-                    fields: Vec::new(),
+                    gate: Gate::default(),
                     whole: false,
                 };
                 let mut members = 0usize;
@@ -248,7 +250,7 @@ impl<'de> serde::Deserialize<'de> for Glance<'de> {
                     members += 1;
                     let keep = crate::source::is_gate_field(&name);
                     match m.next_value_seed(PeekSeed { keep })? {
-                        Peek::Text(value) => glance.fields.push((name, value)),
+                        Peek::Text(value) => glance.gate.push(name, value),
                         Peek::Nothing => {}
                         Peek::Whole => glance.whole = true,
                     }
@@ -301,9 +303,21 @@ pub struct JsonReader {
     start: Location,
     /// Stray text outside objects: its line, reported once per line.
     garbage_line: Option<u64>,
+    /// The input is a piece whose end is where the next object begins.
+    cut: bool,
 }
 
 impl JsonReader {
+    /// A reader starting at a line start, `line` lines and `offset` bytes
+    /// into a larger input.
+    pub fn at(line: u64, offset: u64) -> JsonReader {
+        JsonReader {
+            line,
+            offset,
+            ..Default::default()
+        }
+    }
+
     fn begin(&mut self) {
         self.depth = 1;
         self.in_str = false;
@@ -345,6 +359,11 @@ impl JsonReader {
         if line.len() > MAX_RECORD_BYTES {
             return 0;
         }
+        // UTF-8 checked once for the line, not once per string; a line
+        // that fails goes to the scanner, whose parse places the error.
+        let Ok(text) = simdutf8::basic::from_utf8(line) else {
+            return 0;
+        };
         let mut p = 0;
         loop {
             while p < line.len() && is_separator(line[p]) {
@@ -353,8 +372,7 @@ impl JsonReader {
             if p == line.len() || line[p] != b'{' {
                 return p;
             }
-            let mut values =
-                serde_json::Deserializer::from_slice(&line[p..]).into_iter::<Glance>();
+            let mut values = serde_json::Deserializer::from_str(&text[p..]).into_iter::<Glance>();
             let Some(Ok(glance)) = values.next() else {
                 return p;
             };
@@ -432,10 +450,7 @@ impl JsonReader {
                     b'{' if self.column == 0 => {
                         // A `{` in the first column opens a new top-level object:
                         // the one before was cut short.
-                        self.abandon(
-                            sink,
-                            "truncated JSON object: a new object starts before it closes",
-                        );
+                        self.abandon(sink, CUT_BY_NEXT);
                         self.begin();
                     }
                     b'{' | b'[' => {
@@ -489,9 +504,16 @@ impl RecordReader for JsonReader {
     }
 
     fn finish(&mut self, sink: &mut dyn Sink) {
-        if self.depth > 0 {
+        if self.depth > 0 && self.cut {
+            // What the whole input's reader says when the next object opens.
+            self.abandon(sink, CUT_BY_NEXT);
+        } else if self.depth > 0 {
             self.abandon(sink, "truncated JSON object at the end of the input");
         }
+    }
+
+    fn cut_before_record(&mut self) {
+        self.cut = true;
     }
 }
 

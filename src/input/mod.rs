@@ -14,10 +14,11 @@ pub mod evtx;
 pub mod evtx;
 pub mod gzip;
 pub mod json;
+pub mod split;
 pub mod text;
 pub mod xml;
 
-use crate::record::{Location, RawRecord};
+use crate::record::{Fields, Location, RawRecord};
 use serde::Serialize;
 
 /// The largest single record (a JSON object, an XML event, a CSV row) read;
@@ -35,7 +36,7 @@ pub trait Sink {
     /// holds only the members `source::GATE_FIELDS` names; `false` lets the
     /// reader hand over `other_event` instead of the whole record. Sinks
     /// that keep every record leave the default.
-    fn wants(&mut self, _gate: &RawRecord) -> bool {
+    fn wants(&mut self, _gate: &dyn Fields) -> bool {
         true
     }
     /// An event read whole and valid, that `wants` declined: counted, not built.
@@ -46,6 +47,20 @@ pub trait Sink {
 pub trait RecordReader {
     fn feed(&mut self, data: &[u8], sink: &mut dyn Sink);
     fn finish(&mut self, sink: &mut dyn Sink);
+    /// The input ends where the next record of a larger input begins (it
+    /// is a piece cut by `split`): a record left open there was cut short by
+    /// the one that follows, and is reported as such.
+    fn cut_before_record(&mut self) {}
+}
+
+/// Where a piece of a larger input begins, so that it can be read on its
+/// own and give the locations reading the whole would: a record boundary
+/// chosen by `split`, its byte offset, and the lines before it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resume {
+    pub format: Format,
+    pub offset: u64,
+    pub line: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -133,6 +148,8 @@ pub struct ContainerReader {
     info: InputInfo,
     bytes: u64,
     finished: bool,
+    /// The input is a piece followed by another (`cut_before_record`).
+    cut: bool,
 }
 
 impl Default for ContainerReader {
@@ -149,6 +166,7 @@ impl ContainerReader {
             info: InputInfo::default(),
             bytes: 0,
             finished: false,
+            cut: false,
         }
     }
 
@@ -170,6 +188,44 @@ impl ContainerReader {
             State::Gzip(g) => g.is_failed(),
             _ => false,
         }
+    }
+
+    /// A reader for a piece of a larger input that starts at `at` (past the
+    /// start, whose bytes chose the format).
+    pub fn resume(at: Resume) -> Self {
+        let reader: Box<dyn RecordReader> = match at.format {
+            Format::Json => Box::new(json::JsonReader::at(at.line, at.offset)),
+            Format::Evtx => evtx::resume(at.offset),
+            // Not split (see `split`): read as a whole input would be.
+            Format::Xml => xml::reader(),
+            Format::Csv => csv::reader(),
+        };
+        let binary = FORMATS.iter().any(|e| e.format == at.format && e.binary);
+        ContainerReader {
+            state: if binary {
+                State::Binary(reader)
+            } else {
+                State::Text(
+                    Box::new(text::Decoder::utf8_continued()),
+                    Vec::new(),
+                    Some(reader),
+                )
+            },
+            next_sniff: 0,
+            info: InputInfo {
+                format: Some(at.format),
+                encoding: (!binary).then_some("UTF-8"),
+                compressed: false,
+            },
+            bytes: 0,
+            finished: false,
+            cut: false,
+        }
+    }
+
+    /// See `RecordReader::cut_before_record`: applied when the input ends.
+    pub fn cut_before_record(&mut self) {
+        self.cut = true;
     }
 
     /// Raw bytes fed so far.
@@ -204,6 +260,11 @@ impl ContainerReader {
                 return;
             }
             self.start(buf, sink);
+        }
+        if self.cut
+            && let State::Binary(r) | State::Text(_, _, Some(r)) = &mut self.state
+        {
+            r.cut_before_record();
         }
         match &mut self.state {
             State::Gzip(g) => g.finish(sink),

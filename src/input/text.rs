@@ -2,6 +2,7 @@
 //! or recognised by their NUL bytes) is decoded to UTF-8 as it streams.
 
 use encoding_rs::{Decoder as EncDecoder, UTF_16BE, UTF_16LE};
+use std::borrow::Cow;
 
 pub struct Decoder {
     inner: Option<EncDecoder>,
@@ -34,14 +35,27 @@ impl Decoder {
         }
     }
 
+    /// UTF-8 text past its start (a piece of a larger input).
+    pub fn utf8_continued() -> Decoder {
+        Decoder {
+            inner: None,
+            at_start: false,
+            held: Vec::new(),
+        }
+    }
+
     /// Decodes a piece; UTF-8 is handed on as is (invalid bytes are reported
     /// by the record readers, where the line is known).
-    pub fn decode(&mut self, data: &[u8]) -> Vec<u8> {
-        let out = match &mut self.inner {
-            None => data.to_vec(),
-            Some(dec) => decode_with(dec, data, false),
-        };
-        self.strip_boms(out, false)
+    pub fn decode<'a>(&mut self, data: &'a [u8]) -> Cow<'a, [u8]> {
+        match &mut self.inner {
+            // UTF-8 past its first bytes: no copy.
+            None if !self.at_start => Cow::Borrowed(data),
+            None => Cow::Owned(self.strip_boms(data.to_vec(), false)),
+            Some(dec) => {
+                let out = decode_with(dec, data, false);
+                Cow::Owned(self.strip_boms(out, false))
+            }
+        }
     }
 
     pub fn finish(&mut self) -> Vec<u8> {
@@ -106,7 +120,7 @@ mod tests {
                 let (mut d, _) = Decoder::detect(&input);
                 let mut out = Vec::new();
                 for p in input.chunks(piece) {
-                    out.extend(d.decode(p));
+                    out.extend_from_slice(&d.decode(p));
                 }
                 out.extend(d.finish());
                 assert_eq!(String::from_utf8(out).unwrap(), want, "piece {piece}");

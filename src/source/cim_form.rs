@@ -3,11 +3,11 @@
 
 use super::cim::Field;
 use super::{CimEvent, Source, SourceMapper};
-use crate::record::RawRecord;
+use crate::record::{Fields, RawRecord};
 
 pub struct CimForm;
 
-fn get<'a>(r: &'a RawRecord, field: &str) -> Option<&'a str> {
+fn get<'a, F: Fields + ?Sized>(r: &'a F, field: &str) -> Option<&'a str> {
     r.get(field)
         .or_else(|| r.get(&format!("Processes.{field}")))
 }
@@ -17,7 +17,7 @@ impl SourceMapper for CimForm {
         Source::Cim
     }
 
-    fn claims(&self, r: &RawRecord) -> bool {
+    fn claims(&self, r: &dyn Fields) -> bool {
         r.event_id().is_none()
             && r.get("event_simpleName").is_none()
             && (get(r, "process").is_some() || get(r, "process_name").is_some())

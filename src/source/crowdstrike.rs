@@ -4,7 +4,7 @@
 
 use super::cim::Field;
 use super::{CimEvent, Source, SourceMapper, name_crowdstrike};
-use crate::record::RawRecord;
+use crate::record::{Fields, RawRecord};
 
 pub struct CrowdStrike;
 
@@ -12,7 +12,7 @@ pub const PROCESS_EVENTS: &[&str] = &["ProcessRollup2", "SyntheticProcessRollup2
 
 /// The `aid` → `ComputerName` pair a Falcon record carries, if any: any event
 /// type (AgentOnline, HostInfo, aidmaster rows ...) can name its host.
-pub fn aid_name(r: &RawRecord) -> Option<(&str, &str)> {
+pub fn aid_name<F: Fields + ?Sized>(r: &F) -> Option<(&str, &str)> {
     let aid = r.first(&["aid"])?;
     let name = r.first(&["ComputerName"])?;
     Some((aid, name))
@@ -38,7 +38,7 @@ impl SourceMapper for CrowdStrike {
         Source::Crowdstrike
     }
 
-    fn claims(&self, r: &RawRecord) -> bool {
+    fn claims(&self, r: &dyn Fields) -> bool {
         r.get("event_simpleName")
             .is_some_and(|n| PROCESS_EVENTS.contains(&n.trim()))
     }

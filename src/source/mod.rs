@@ -10,7 +10,7 @@ pub mod sysmon;
 
 pub use cim::CimEvent;
 
-use crate::record::RawRecord;
+use crate::record::{Fields, RawRecord};
 use serde::Serialize;
 
 /// The process-creation sources the detection reads.
@@ -40,7 +40,7 @@ impl Source {
 pub trait SourceMapper: Sync {
     fn source(&self) -> Source;
     /// True when the record is this source's process-creation event.
-    fn claims(&self, record: &RawRecord) -> bool;
+    fn claims(&self, record: &dyn Fields) -> bool;
     /// The CIM fields as the source's Splunk add-on extracts them, before the
     /// data model's defaults (`CimEvent::apply_defaults`).
     fn map(&self, record: &RawRecord) -> CimEvent;
@@ -111,7 +111,7 @@ pub fn is_gate_field(name: &str) -> bool {
 
 /// Does the run need this event whole: is it a process creation, or does it
 /// name a CrowdStrike host? `gate` may hold only `GATE_FIELDS`.
-pub fn needs_record(gate: &RawRecord) -> bool {
+pub fn needs_record(gate: &dyn Fields) -> bool {
     crowdstrike::aid_name(gate).is_some() || SOURCES.iter().any(|m| m.claims(gate))
 }
 
@@ -188,7 +188,7 @@ pub fn escape_owned(value: String) -> String {
 }
 
 /// Case-insensitive field equality for channel and provider names.
-fn field_is(record: &RawRecord, names: &[&str], value: &str) -> bool {
+fn field_is(record: &dyn Fields, names: &[&str], value: &str) -> bool {
     record
         .first(names)
         .is_some_and(|v| v.eq_ignore_ascii_case(value))
@@ -198,7 +198,7 @@ fn field_is(record: &RawRecord, names: &[&str], value: &str) -> bool {
 /// neither name (CSV or flat exports) are recognised by `own_fields`, which
 /// only that event has.
 fn windows_event(
-    r: &RawRecord,
+    r: &dyn Fields,
     id: u32,
     channel: &str,
     provider: &str,

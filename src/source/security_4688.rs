@@ -6,7 +6,7 @@ use super::sysmon::{COMPUTER, SYSTEM_TIME, record_id, short_host, windows_text, 
 use super::{
     CimEvent, Source, SourceMapper, escape_owned, escape_xml_text, name_windows, windows_event,
 };
-use crate::record::RawRecord;
+use crate::record::{Fields, RawRecord};
 
 pub struct Security4688;
 
@@ -61,7 +61,7 @@ impl SourceMapper for Security4688 {
         Source::Security4688
     }
 
-    fn claims(&self, r: &RawRecord) -> bool {
+    fn claims(&self, r: &dyn Fields) -> bool {
         windows_event(r, 4688, "Security", PROVIDER_NAME, &["NewProcessName"])
     }
 

@@ -2,7 +2,7 @@
 
 use super::cim::Field;
 use super::{CimEvent, Source, SourceMapper, escape_xml_text, name_sysmon, windows_event};
-use crate::record::RawRecord;
+use crate::record::{Fields, RawRecord};
 
 pub struct Sysmon;
 
@@ -64,7 +64,7 @@ impl SourceMapper for Sysmon {
         Source::Sysmon
     }
 
-    fn claims(&self, r: &RawRecord) -> bool {
+    fn claims(&self, r: &dyn Fields) -> bool {
         windows_event(r, 1, CHANNEL_NAME, PROVIDER_NAME, &["ProcessGuid", "Image"])
     }
 
