@@ -12,7 +12,11 @@
 
 use super::{RecordReader, Sink, Sniff};
 use crate::record::{Location, RawRecord};
-use evtx::{EvtxChunkData, EvtxFileHeader, ParserSettings};
+use crate::record::Gate;
+use evtx::binxml::value_variant::BinXmlValue;
+use evtx::{EvtxChunkData, EvtxFileHeader, EvtxRecord, ParserSettings};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 const MAGIC: &[u8] = b"ElfFile\0";
@@ -127,6 +131,8 @@ impl EvtxReader {
             Ok(c) => c,
             Err(e) => return lost(sink, &e),
         };
+        // What each template says of the gate fields, by its offset in this chunk.
+        let mut templates: HashMap<u32, Option<Vec<(String, Slot)>>> = HashMap::new();
         for item in chunk.iter() {
             let rec = match item {
                 Ok(r) => r,
@@ -147,6 +153,14 @@ impl EvtxReader {
                         "EVTX record {id} not used: chunk {number} fails its {part} checksum, so its content may have been altered"
                     ),
                 );
+                continue;
+            }
+            // Most records are not process creations: their template's
+            // values say so without rendering them.
+            if let Some(gate) = glance(&rec, &mut templates)
+                && !sink.wants(&gate)
+            {
+                sink.other_event(rloc);
                 continue;
             }
             match rec.into_json_bytes() {
@@ -173,6 +187,226 @@ impl EvtxReader {
             }
         }
     }
+}
+
+/// Where a gate field's value comes from in a template: its own text, or a
+/// substitution filled by each record.
+#[derive(Debug, Clone, PartialEq)]
+enum Slot {
+    Literal(String),
+    Substitution(u16),
+}
+
+/// The gate fields of a record (`source::GATE_FIELDS`) read from its template
+/// instance's values, without rendering it; `None` when that cannot be done
+/// exactly (not a single template instance, a template this walk does not
+/// follow, a value of a type it does not render), and the record is read
+/// whole.
+fn glance<'a>(
+    rec: &EvtxRecord<'a>,
+    templates: &mut HashMap<u32, Option<Vec<(String, Slot)>>>,
+) -> Option<Gate<'a>> {
+    let instances = rec.template_instances().ok()?;
+    let [instance] = instances.as_slice() else {
+        return None;
+    };
+    let slots = templates
+        .entry(instance.template_def_offset)
+        .or_insert_with(|| template_slots(rec.chunk.data, instance.template_def_offset as usize))
+        .as_ref()?;
+    let mut gate = Gate::default();
+    for (name, slot) in slots {
+        let value = match slot {
+            Slot::Literal(text) => text.clone(),
+            Slot::Substitution(i) => value_text(instance.values.get(*i as usize)?)?,
+        };
+        gate.push(Cow::Owned(name.clone()), Cow::Owned(value));
+    }
+    Some(gate)
+}
+
+/// A substitution value as the `evtx` crate renders it, for the types a
+/// gate field holds; `None` for any other.
+fn value_text(v: &BinXmlValue) -> Option<String> {
+    Some(match v {
+        // Rendered up to the first NUL.
+        BinXmlValue::StringType(s) => {
+            let mut t = s.to_string().ok()?;
+            if let Some(nul) = t.find('\0') {
+                t.truncate(nul);
+            }
+            t
+        }
+        BinXmlValue::AnsiStringType(s) => s.to_string(),
+        BinXmlValue::UInt8Type(n) => n.to_string(),
+        BinXmlValue::UInt16Type(n) => n.to_string(),
+        BinXmlValue::UInt32Type(n) => n.to_string(),
+        BinXmlValue::UInt64Type(n) => n.to_string(),
+        BinXmlValue::Int8Type(n) => n.to_string(),
+        BinXmlValue::Int16Type(n) => n.to_string(),
+        BinXmlValue::Int32Type(n) => n.to_string(),
+        BinXmlValue::Int64Type(n) => n.to_string(),
+        _ => return None,
+    })
+}
+
+/// Reads a template definition's binary XML (MS-EVEN6 §2.2.12, at `def` in
+/// the chunk) for the slots of the gate fields, named as `json::event_shape`
+/// names fields: `System` children, `Provider@Name`, `EventData/Data@Name`
+/// and other `EventData` children, and `UserData` leaves. `None` when a gate
+/// field could hide where this walk does not look (a substituted `Data`
+/// name, an element of mixed content, a token it does not follow).
+fn template_slots(data: &[u8], def: usize) -> Option<Vec<(String, Slot)>> {
+    struct Cursor<'a> {
+        data: &'a [u8],
+        pos: usize,
+    }
+    impl Cursor<'_> {
+        fn bytes(&mut self, n: usize) -> Option<&[u8]> {
+            let b = self.data.get(self.pos..self.pos.checked_add(n)?)?;
+            self.pos += n;
+            Some(b)
+        }
+        fn u8(&mut self) -> Option<u8> {
+            Some(self.bytes(1)?[0])
+        }
+        fn u16(&mut self) -> Option<u16> {
+            Some(u16::from_le_bytes(self.bytes(2)?.try_into().ok()?))
+        }
+        fn u32(&mut self) -> Option<u32> {
+            Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
+        }
+        /// A name reference: its text, from the chunk's string table (the
+        /// string may sit right here, and is then skipped).
+        fn name(&mut self) -> Option<String> {
+            let at = self.u32()? as usize;
+            if at == self.pos {
+                let len = u16::from_le_bytes(self.data.get(at + 6..at + 8)?.try_into().ok()?);
+                self.pos = at + 6 + 2 + len as usize * 2 + 2;
+            }
+            let len = u16::from_le_bytes(self.data.get(at + 6..at + 8)?.try_into().ok()?) as usize;
+            let units = self.data.get(at + 8..at + 8 + len * 2)?;
+            utf16(units)
+        }
+        fn utf16_string(&mut self) -> Option<String> {
+            let n = self.u16()? as usize;
+            let units = self.bytes(n * 2)?;
+            utf16(units)
+        }
+    }
+    fn utf16(units: &[u8]) -> Option<String> {
+        char::decode_utf16(
+            units
+                .chunks_exact(2)
+                .map(|u| u16::from_le_bytes([u[0], u[1]])),
+        )
+        .collect::<Result<String, _>>()
+        .ok()
+    }
+
+    let mut c = Cursor { data, pos: def };
+    c.u32()?; // next template
+    c.bytes(16)?; // GUID
+    let size = c.u32()? as usize;
+    let end = c.pos.checked_add(size)?.min(data.len());
+    // Open elements, each with its `Name` attribute (for `Data`) and
+    // whether its content was already given.
+    struct Element {
+        name: String,
+        data_name: Option<String>,
+        filled: bool,
+    }
+    let mut stack: Vec<Element> = Vec::new();
+    let mut attribute: Option<String> = None;
+    let mut slots: Vec<(String, Slot)> = Vec::new();
+    let gate = crate::source::is_gate_field;
+    // Which field a piece of content fills, at the current element.
+    let field_of = |stack: &[Element]| -> Option<Option<String>> {
+        let names: Vec<&str> = stack.iter().map(|e| e.name.as_str()).collect();
+        match names.as_slice() {
+            ["Event", "System", child] => Some(Some(child.to_string())),
+            ["Event", "EventData", "Data"] => Some(stack[2].data_name.clone()),
+            ["Event", "EventData", child] => Some(Some(child.to_string())),
+            ["Event", "UserData", _, leaf] => Some(Some(leaf.to_string())),
+            _ => None,
+        }
+    };
+    while c.pos < end {
+        let token = c.u8()?;
+        let slot = match token {
+            0x00 => break,
+            0x0f => {
+                c.bytes(3)?;
+                continue;
+            }
+            0x01 | 0x41 => {
+                c.u16()?; // dependency id
+                c.u32()?; // data size
+                let name = c.name()?;
+                if token == 0x41 {
+                    c.u32()?; // attribute list size
+                }
+                stack.push(Element {
+                    name,
+                    data_name: None,
+                    filled: false,
+                });
+                attribute = None;
+                continue;
+            }
+            0x02 => {
+                attribute = None;
+                continue;
+            }
+            0x03 | 0x04 => {
+                stack.pop()?;
+                attribute = None;
+                continue;
+            }
+            0x06 | 0x46 => {
+                attribute = Some(c.name()?);
+                continue;
+            }
+            0x05 | 0x45 => {
+                if c.u8()? != 0x01 {
+                    return None;
+                }
+                Slot::Literal(c.utf16_string()?)
+            }
+            0x0d | 0x0e => {
+                let index = c.u16()?;
+                c.u8()?;
+                Slot::Substitution(index)
+            }
+            _ => return None,
+        };
+        if let Some(attr) = attribute.take() {
+            let names: Vec<&str> = stack.iter().map(|e| e.name.as_str()).collect();
+            match (names.as_slice(), attr.as_str(), slot) {
+                (["Event", "System", "Provider"], "Name", slot) => {
+                    slots.push(("Provider".into(), slot))
+                }
+                (["Event", "EventData", "Data"], "Name", Slot::Literal(name)) => {
+                    stack.last_mut()?.data_name = Some(name)
+                }
+                (["Event", "EventData", "Data"], "Name", Slot::Substitution(_)) => return None,
+                _ => {}
+            }
+            continue;
+        }
+        match field_of(&stack) {
+            Some(Some(field)) if gate(&field) => {
+                let element = stack.last_mut()?;
+                if element.filled {
+                    return None;
+                }
+                element.filled = true;
+                slots.push((field, slot));
+            }
+            _ => {}
+        }
+    }
+    Some(slots)
 }
 
 /// A GUID as Windows renders it, and so as Splunk sees it: `{8-4-4-4-12}`
