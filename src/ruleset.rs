@@ -22,15 +22,35 @@ pub fn manifest() -> &'static Manifest {
     MANIFEST.get_or_init(|| serde_json::from_str(MANIFEST_JSON).unwrap_or_default())
 }
 
-/// The pack's rules compiled, in pack order; the pack's copy of the flagship
-/// is left out (the flagship is the seed's own definition).
-fn compiled_pack() -> &'static [Arc<CompiledRule>] {
-    static COMPILED: OnceLock<Vec<Arc<CompiledRule>>> = OnceLock::new();
-    COMPILED.get_or_init(|| {
+/// One pack rule: what a selection matches on, and the rule compiled the
+/// first time a selection chooses it (a run pays only for the rules it runs).
+struct PackEntry {
+    source: &'static PackRule,
+    rule: Rule,
+    compiled: OnceLock<Option<Arc<CompiledRule>>>,
+}
+
+impl PackEntry {
+    fn compiled(&self) -> Option<Arc<CompiledRule>> {
+        self.compiled
+            .get_or_init(|| CompiledRule::new(self.source.to_rule()).ok().map(Arc::new))
+            .clone()
+    }
+}
+
+/// The pack's rules in pack order; the pack's copy of the flagship is left
+/// out (the flagship is the seed's own definition).
+fn pack_entries() -> &'static [PackEntry] {
+    static ENTRIES: OnceLock<Vec<PackEntry>> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
         pack()
             .iter()
             .filter(|p| p.detection.id != FLAGSHIP_ID)
-            .filter_map(|p| CompiledRule::new(p.to_rule()).ok().map(Arc::new))
+            .map(|source| PackEntry {
+                source,
+                rule: source.to_rule(),
+                compiled: OnceLock::new(),
+            })
             .collect()
     })
 }
@@ -52,7 +72,12 @@ fn technique_matches(wanted: &str, id: &str) -> bool {
 /// list of `flagship`, `all`, a rule id or exact name, `story:<name>`,
 /// `mitre:<technique>`; a term that names no rule is an error.
 pub fn select(selection: &str) -> Result<Vec<Arc<CompiledRule>>, String> {
-    let pack = compiled_pack();
+    let terms = || selection.split(',').map(str::trim).filter(|t| !t.is_empty());
+    if terms().all(|t| t.eq_ignore_ascii_case("flagship")) {
+        // The pack is not even read.
+        return Ok(vec![flagship()]);
+    }
+    let pack = pack_entries();
     let mut chosen = vec![false; pack.len()];
     for term in selection
         .split(',')
@@ -97,7 +122,7 @@ pub fn select(selection: &str) -> Result<Vec<Arc<CompiledRule>>, String> {
         pack.iter()
             .zip(chosen)
             .filter(|(_, c)| *c)
-            .map(|(r, _)| r.clone()),
+            .filter_map(|(r, _)| r.compiled()),
     );
     Ok(out)
 }
@@ -163,7 +188,7 @@ mod tests {
             pack.len(),
             manifest().supported.len() + manifest().second_tier.len()
         );
-        let compiled = compiled_pack();
+        let compiled: Vec<_> = pack_entries().iter().filter_map(|e| e.compiled()).collect();
         // The pack's own copy of the flagship is the only one left out.
         assert_eq!(compiled.len(), pack.len() - 1);
         assert!(compiled.iter().all(|r| !r.rule.is_flagship()));

@@ -8,6 +8,32 @@ pub mod glob;
 
 use expr::{Expr, ParseError};
 use regex_lite::Regex;
+
+/// The patterns a search is taken apart with, compiled once: a run with
+/// hundreds of rules parses hundreds of searches.
+struct Patterns {
+    fillnull: Regex,
+    call: Regex,
+    aggregation: Regex,
+    datamodel: Regex,
+    timeformat: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static PATTERNS: std::sync::OnceLock<Patterns> = std::sync::OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        let re = |p: &str| Regex::new(p).expect("a fixed pattern");
+        Patterns {
+            fillnull: re(r"fillnull_value=(\S+)"),
+            call: re(r"(\w+)\s*\("),
+            aggregation: re(
+                r"(?i)\b(count|min|max|values|dc|distinct_count)\b(?:\(\s*([^)]*?)\s*\))?(?:\s+as\s+([\w.]+))?",
+            ),
+            datamodel: re(r"^\s*datamodel\s*=\s*(\S+)"),
+            timeformat: re(r#"timeformat\s*=\s*"([^"]*)""#),
+        }
+    })
+}
 use std::collections::BTreeMap;
 
 /// An aggregation of `tstats`: `count`, `min(_time)`, `max(_time)`,
@@ -271,10 +297,10 @@ impl TstatsSearch {
         // Expand macros inside the tstats stage (`security_content_summariesonly`,
         // `process_net`, and those they call).
         let expanded = expand_macros(tstats, macros)?;
-        let fillnull_value = Regex::new(r"fillnull_value=(\S+)").ok().and_then(|r| {
-            r.captures(&expanded)
-                .map(|c| c[1].trim_matches('"').to_string())
-        });
+        let fillnull_value = patterns()
+            .fillnull
+            .captures(&expanded)
+            .map(|c| c[1].trim_matches('"').to_string());
 
         let from = *find_words(&expanded, "from")
             .first()
@@ -282,8 +308,7 @@ impl TstatsSearch {
         let head = &expanded[..from];
         // Every function call of the head must be one the engine computes:
         // an aggregation it does not know is an error, never silently dropped.
-        let call_re = Regex::new(r"(\w+)\s*\(").map_err(|e| err(e.to_string()))?;
-        for c in call_re.captures_iter(head) {
+        for c in patterns().call.captures_iter(head) {
             let name = c[1].to_ascii_lowercase();
             if !matches!(
                 name.as_str(),
@@ -292,12 +317,8 @@ impl TstatsSearch {
                 return Err(err(format!("unsupported aggregation {}(...)", &c[1])));
             }
         }
-        let agg_re = Regex::new(
-            r"(?i)\b(count|min|max|values|dc|distinct_count)\b(?:\(\s*([^)]*?)\s*\))?(?:\s+as\s+([\w.]+))?",
-        )
-        .map_err(|e| err(e.to_string()))?;
         let mut aggregations = Vec::new();
-        for c in agg_re.captures_iter(head) {
+        for c in patterns().aggregation.captures_iter(head) {
             let func = c[1].to_ascii_lowercase();
             let arg = c.get(2).map(|m| m.as_str()).unwrap_or("");
             let alias = c.get(3).map(|m| m.as_str().to_string());
@@ -327,8 +348,8 @@ impl TstatsSearch {
         }
 
         let rest = &expanded[from + 4..];
-        let dm = Regex::new(r"^\s*datamodel\s*=\s*(\S+)").map_err(|e| err(e.to_string()))?;
-        let datamodel = dm
+        let datamodel = patterns()
+            .datamodel
             .captures(rest)
             .map(|c| c[1].to_string())
             .ok_or_else(|| err("tstats without 'from datamodel='"))?;
@@ -401,9 +422,10 @@ impl TstatsSearch {
                         .ok_or_else(|| err(format!("unknown macro `{name}`")))?;
                     let body = body.as_str();
                     if let Some(conv) = body.trim().strip_prefix("convert") {
-                        let fmt = Regex::new(r#"timeformat\s*=\s*"([^"]*)""#)
-                            .ok()
-                            .and_then(|r| r.captures(conv).map(|c| c[1].to_string()))
+                        let fmt = patterns()
+                            .timeformat
+                            .captures(conv)
+                            .map(|c| c[1].to_string())
                             .unwrap_or_else(|| "%m/%d/%Y %H:%M:%S".into());
                         let field = args.first().cloned().unwrap_or_default();
                         ctime.push((field, fmt));
