@@ -138,7 +138,7 @@ fn main() {
     );
     println!("pack / flagship: {:.2}", p_mb / f_mb);
 
-    floor_and_threads(&data, everything);
+    floors(&data);
 }
 
 /// The three fields a detection needs, parsed where they lie: the floor a
@@ -153,85 +153,142 @@ struct Floor<'a> {
     _command_line: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// The floor on the seed's own capture, the engine against it, and the
-/// corpus on one thread against two (files merged as `--threads` does).
-fn floor_and_threads(data: &Path, everything: &[(String, Vec<u8>)]) {
-    let capture = data
-        .join("attack_data/datasets/attack_techniques/T1053.005/atomic_red_team/attack_data.txt");
-    let Ok(bytes) = std::fs::read(&capture) else {
-        return;
-    };
-    let best = |f: &dyn Fn() -> u64| {
-        let mut t = f64::MAX;
-        let mut n = 0;
-        for _ in 0..5 {
-            let start = Instant::now();
-            n = f();
-            t = t.min(start.elapsed().as_secs_f64());
-        }
-        (t, n)
-    };
-    let (floor, lines) = best(&|| {
-        let mut n = 0;
+/// The best of `runs` timings of `f`, in seconds.
+fn best_of(runs: usize, f: &mut dyn FnMut()) -> f64 {
+    let mut t = f64::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        f();
+        t = t.min(start.elapsed().as_secs_f64());
+    }
+    t
+}
+
+/// The JSON-lines floor: the 3-field typed parse of every line.
+fn json_floor(paths: &[PathBuf]) {
+    for p in paths {
+        let bytes = std::fs::read(p).unwrap();
         for line in bytes.split(|&b| b == b'\n').filter(|l| l.len() > 1) {
-            if serde_json::from_slice::<Floor>(line).is_ok() {
-                n += 1;
+            std::hint::black_box(serde_json::from_slice::<Floor>(line).is_ok());
+        }
+    }
+}
+
+/// The EVTX floor: the `evtx` crate's own record iteration, every record
+/// parsed, nothing rendered.
+fn evtx_floor(paths: &[PathBuf]) {
+    use evtx::{EvtxChunkData, ParserSettings};
+    let settings = std::sync::Arc::new(ParserSettings::new());
+    for p in paths {
+        let bytes = std::fs::read(p).unwrap();
+        for chunk in bytes.get(4096..).unwrap_or(&[]).chunks_exact(65536) {
+            let Ok(mut data) = EvtxChunkData::new(chunk.to_vec(), false) else {
+                continue;
+            };
+            let Ok(mut chunk) = data.parse(settings.clone()) else {
+                continue;
+            };
+            for r in chunk.iter() {
+                std::hint::black_box(r.is_ok());
             }
         }
-        n
-    });
-    let input = vec![(capture.display().to_string(), bytes.clone())];
-    let (engine, _) = best(&|| run(&input).1);
-    let mb = bytes.len() as f64 / 1e6;
+    }
+}
+
+/// The CLI's own path, in process: read, detect, report as JSON.
+fn engine(paths: &[PathBuf], threads: usize) {
+    let mut argv: Vec<std::ffi::OsString> = vec![
+        "--format".into(),
+        "json".into(),
+        "--threads".into(),
+        threads.to_string().into(),
+    ];
+    argv.extend(paths.iter().map(|p| p.clone().into_os_string()));
+    let code = schtasks_detect::cli::run(
+        &argv,
+        &mut std::io::empty(),
+        &mut std::io::sink(),
+        &mut std::io::sink(),
+    );
+    assert!(code <= 1);
+}
+
+/// A JSON-lines file of about `mb` MB: the seed's capture over and over,
+/// its host names varied so that rows keep growing as in a real fleet.
+fn generated(capture: &Path, mb: usize) -> PathBuf {
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-{mb}mb.json"));
+    if std::fs::metadata(&out).is_ok_and(|m| m.len() as usize >= mb * 1_000_000) {
+        return out;
+    }
+    let text = std::fs::read_to_string(capture).unwrap();
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&out).unwrap());
+    let mut written = 0;
+    let mut round = 0;
+    while written < mb * 1_000_000 {
+        let copy = text.replace("\"Hostname\":\"", &format!("\"Hostname\":\"r{round}-"));
+        std::io::Write::write_all(&mut w, copy.as_bytes()).unwrap();
+        written += copy.len();
+        round += 1;
+    }
+    std::io::Write::flush(&mut w).unwrap();
+    out
+}
+
+/// Floor, one thread, every thread, for one input: the figures issue 9 asks for.
+fn against_floor(name: &str, paths: &[PathBuf], floor: &dyn Fn(&[PathBuf]), runs: usize) {
+    let bytes: u64 = paths
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let mb = bytes as f64 / 1e6;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Interleaved, best of `runs` each: this shared machine drifts.
+    let (mut f, mut one, mut all) = (f64::MAX, f64::MAX, f64::MAX);
+    for _ in 0..runs {
+        f = f.min(best_of(1, &mut || floor(paths)));
+        one = one.min(best_of(1, &mut || engine(paths, 1)));
+        all = all.min(best_of(1, &mut || engine(paths, threads)));
+    }
+    println!(
+        "{name:<34} {mb:>8.1} MB  floor {:>6.0} MB/s  1 thread {:>6.0} MB/s ({:.2} of floor)  {threads} threads {:>6.0} MB/s ({:.2}x)",
+        mb / f,
+        mb / one,
+        f / one,
+        mb / all,
+        one / all
+    );
+}
+
+fn floors(data: &Path) {
     println!();
     println!(
-        "seed capture ({mb:.1} MB, {lines} lines): floor (3-field parse) {:.0} MB/s, engine {:.0} MB/s: {:.2} of the floor",
-        mb / floor,
-        mb / engine,
-        floor / engine
+        "against the floor (the CLI's path in process, JSON report; best of interleaved runs):"
     );
-
-    let merged = |threads: usize| {
-        let start = Instant::now();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let partials = std::sync::Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((name, bytes)) = everything.get(i) else {
-                            break;
-                        };
-                        let mut d = Detector::new(Options::default()).unwrap();
-                        d.begin_file(name);
-                        d.push(bytes);
-                        partials.lock().unwrap().push((i, d.into_partial()));
-                    }
-                });
-            }
-        });
-        let mut partials = partials.into_inner().unwrap();
-        partials.sort_by_key(|(i, _)| *i);
-        let mut d = Detector::new(Options::default()).unwrap();
-        for (_, p) in partials {
-            d.merge(p).unwrap();
-        }
-        let r = d.finish();
-        (start.elapsed().as_secs_f64(), r.stats.bytes)
-    };
-    let (mut one, mut two, mut bytes_all) = (f64::MAX, f64::MAX, 0);
-    for _ in 0..5 {
-        let (t, b) = merged(1);
-        one = one.min(t);
-        bytes_all = b;
-        two = two.min(merged(2).0);
+    let capture = data
+        .join("attack_data/datasets/attack_techniques/T1053.005/atomic_red_team/attack_data.txt");
+    if capture.exists() {
+        against_floor(
+            "seed capture (NXLog JSON lines)",
+            &[capture.clone()],
+            &json_floor,
+            5,
+        );
     }
-    let mb = bytes_all as f64 / 1e6;
-    println!(
-        "whole corpus by files: 1 thread {:.0} MB/s, 2 threads {:.0} MB/s: {:.2}x",
-        mb / one,
-        mb / two,
-        one / two
+    let mut evtx = Vec::new();
+    files(data, &mut evtx);
+    evtx.retain(|p| p.extension().is_some_and(|e| e == "evtx"));
+    against_floor(
+        &format!("EVTX folder ({} files)", evtx.len()),
+        &evtx,
+        &evtx_floor,
+        5,
     );
+    if capture.exists() {
+        let mb = std::env::var("BENCH_GENERATED_MB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500);
+        let big = generated(&capture, mb);
+        against_floor("generated JSON lines", &[big], &json_floor, 2);
+    }
 }

@@ -72,7 +72,12 @@ fn technique_matches(wanted: &str, id: &str) -> bool {
 /// list of `flagship`, `all`, a rule id or exact name, `story:<name>`,
 /// `mitre:<technique>`; a term that names no rule is an error.
 pub fn select(selection: &str) -> Result<Vec<Arc<CompiledRule>>, String> {
-    let terms = || selection.split(',').map(str::trim).filter(|t| !t.is_empty());
+    let terms = || {
+        selection
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
     if terms().all(|t| t.eq_ignore_ascii_case("flagship")) {
         // The pack is not even read.
         return Ok(vec![flagship()]);

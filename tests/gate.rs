@@ -148,7 +148,10 @@ fn the_gate_fields_decide_as_the_whole_record_does_on_every_corpus_event() {
     for kind in ["evtx", "json"] {
         let (declined, others) = skipped[kind];
         eprintln!("{kind}: {declined} of {others} other events skipped unbuilt");
-        assert!(declined * 10 >= others * 9, "{kind}: {declined} of {others}");
+        assert!(
+            declined * 10 >= others * 9,
+            "{kind}: {declined} of {others}"
+        );
     }
 }
 

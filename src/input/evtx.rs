@@ -11,8 +11,8 @@
 //! that chunk is trusted to say what happened.
 
 use super::{RecordReader, Sink, Sniff};
-use crate::record::{Location, RawRecord};
 use crate::record::Gate;
+use crate::record::{Location, RawRecord};
 use evtx::binxml::value_variant::BinXmlValue;
 use evtx::{EvtxChunkData, EvtxFileHeader, EvtxRecord, ParserSettings};
 use std::borrow::Cow;
@@ -210,9 +210,10 @@ fn glance<'a>(
     let [instance] = instances.as_slice() else {
         return None;
     };
+    let data = rec.chunk.data;
     let slots = templates
         .entry(instance.template_def_offset)
-        .or_insert_with(|| template_slots(rec.chunk.data, instance.template_def_offset as usize))
+        .or_insert_with(|| template_slots(data, instance.template_def_offset as usize, false))
         .as_ref()?;
     let mut gate = Gate::default();
     for (name, slot) in slots {
@@ -222,8 +223,108 @@ fn glance<'a>(
         };
         gate.push(Cow::Owned(name.clone()), Cow::Owned(value));
     }
+    // Windows writes a record's EventData or UserData as binary XML nested
+    // in a value: a template instance of its own, whose definition names
+    // its fields and whose values follow it. Read after `System`, as in the
+    // document.
+    for v in &instance.values {
+        if let BinXmlValue::BinXmlType(nested) = v {
+            nested_gate(data, nested, templates, &mut gate)?;
+        }
+    }
     Some(gate)
 }
+
+/// Adds to `gate` the gate fields of `nested` (binary XML inside a value of
+/// a record of `chunk`): one template instance, whose values are read from
+/// its descriptors. `None` for any other shape, a gate value of a type not
+/// read here, or values that nest binary XML again.
+fn nested_gate<'a>(
+    chunk: &[u8],
+    nested: &[u8],
+    templates: &mut HashMap<u32, Option<Vec<(String, Slot)>>>,
+    gate: &mut Gate<'a>,
+) -> Option<()> {
+    // Where `nested` lies in the chunk: inline definitions are found by offset.
+    let base = (nested.as_ptr() as usize).checked_sub(chunk.as_ptr() as usize)?;
+    let body = match nested {
+        [0x0f, _, _, _, 0x0c, ..] => 5,
+        [0x0c, ..] => 1,
+        _ => return None,
+    };
+    let u32_at = |i: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(nested.get(i..i + 4)?.try_into().ok()?))
+    };
+    // Unknown byte, template id, definition offset.
+    let def = u32_at(body + 5)?;
+    let mut at = body + 9;
+    if def as usize == base + at {
+        let size = u32_at(at + 20)? as usize;
+        at += 24 + size;
+    }
+    let count = u32_at(at)? as usize;
+    let descriptors = nested.get(at + 4..at + 4 + count.checked_mul(4)?)?;
+    // A value of type 0x21 nests binary XML again.
+    if descriptors.chunks_exact(4).any(|d| d[2] & 0x7f == 0x21) {
+        return None;
+    }
+    let slots = templates
+        .entry(def | NESTED)
+        .or_insert_with(|| template_slots(chunk, def as usize, true))
+        .as_ref()?;
+    if slots.is_empty() {
+        return Some(());
+    }
+    // Each value's bytes: they follow the descriptors, one after another.
+    let mut values = Vec::with_capacity(count);
+    let mut v = at + 4 + count * 4;
+    for d in descriptors.chunks_exact(4) {
+        let size = u16::from_le_bytes([d[0], d[1]]) as usize;
+        values.push((d[2], nested.get(v..v + size)?));
+        v += size;
+    }
+    for (name, slot) in slots {
+        let value = match slot {
+            Slot::Literal(text) => text.clone(),
+            Slot::Substitution(i) => {
+                let &(kind, bytes) = values.get(*i as usize)?;
+                raw_value_text(kind, bytes)?
+            }
+        };
+        gate.push(Cow::Owned(name.clone()), Cow::Owned(value));
+    }
+    Some(())
+}
+
+/// A substitution value's text from its type and bytes, for the types a
+/// gate field holds (as `value_text`); `None` for any other.
+fn raw_value_text(kind: u8, bytes: &[u8]) -> Option<String> {
+    let int = |n: usize| -> Option<[u8; 8]> {
+        let mut b = [0u8; 8];
+        b[..n].copy_from_slice(bytes.get(..n)?);
+        Some(b)
+    };
+    Some(match kind {
+        // UTF-16LE, up to the first NUL.
+        0x01 => char::decode_utf16(
+            bytes
+                .chunks_exact(2)
+                .map(|u| u16::from_le_bytes([u[0], u[1]]))
+                .take_while(|&u| u != 0),
+        )
+        .collect::<Result<String, _>>()
+        .ok()?,
+        0x04 => u64::from_le_bytes(int(1)?).to_string(),
+        0x06 => u64::from_le_bytes(int(2)?).to_string(),
+        0x08 => u64::from_le_bytes(int(4)?).to_string(),
+        0x0a => u64::from_le_bytes(int(8)?).to_string(),
+        _ => return None,
+    })
+}
+
+/// Marks a template walked as nested binary XML in the cache of walks
+/// (chunk offsets are below 64 KiB, so the bit is free).
+const NESTED: u32 = 1 << 31;
 
 /// A substitution value as the `evtx` crate renders it, for the types a
 /// gate field holds; `None` for any other.
@@ -256,7 +357,7 @@ fn value_text(v: &BinXmlValue) -> Option<String> {
 /// and other `EventData` children, and `UserData` leaves. `None` when a gate
 /// field could hide where this walk does not look (a substituted `Data`
 /// name, an element of mixed content, a token it does not follow).
-fn template_slots(data: &[u8], def: usize) -> Option<Vec<(String, Slot)>> {
+fn template_slots(data: &[u8], def: usize, nested: bool) -> Option<Vec<(String, Slot)>> {
     struct Cursor<'a> {
         data: &'a [u8],
         pos: usize,
@@ -316,7 +417,15 @@ fn template_slots(data: &[u8], def: usize) -> Option<Vec<(String, Slot)>> {
         data_name: Option<String>,
         filled: bool,
     }
+    // A nested template's root (`EventData`, `UserData`) sits under `Event`.
     let mut stack: Vec<Element> = Vec::new();
+    if nested {
+        stack.push(Element {
+            name: "Event".into(),
+            data_name: None,
+            filled: false,
+        });
+    }
     let mut attribute: Option<String> = None;
     let mut slots: Vec<(String, Slot)> = Vec::new();
     let gate = crate::source::is_gate_field;
