@@ -269,7 +269,7 @@ fn floors(data: &Path) {
     if capture.exists() {
         against_floor(
             "seed capture (NXLog JSON lines)",
-            &[capture.clone()],
+            std::slice::from_ref(&capture),
             &json_floor,
             5,
         );

@@ -164,25 +164,23 @@ impl EvtxReader {
                 continue;
             }
             match rec.into_json_bytes() {
-                Ok(ser) => match serde_json::from_slice::<serde_json::Value>(&ser.data) {
-                    Ok(serde_json::Value::Object(obj)) => {
-                        let mut r = RawRecord::new(rloc);
-                        if let Some(serde_json::Value::Object(ev)) = obj.get("Event") {
-                            super::json::event_shape(ev, &mut r);
+                Ok(ser) => {
+                    let mut r = RawRecord::new(rloc.clone());
+                    match super::json::read_event_json(&ser.data, &mut r) {
+                        Ok(()) => {
+                            r.rewrite(|name| name.ends_with("Guid"), windows_guid);
+                            // The event's own EventRecordID; the record header's id
+                            // differs in logs that were filtered and re-saved.
+                            r.location.record = Some(
+                                r.get("EventRecordID")
+                                    .and_then(|v| v.trim().parse().ok())
+                                    .unwrap_or(id),
+                            );
+                            sink.record(r);
                         }
-                        r.rewrite(|name| name.ends_with("Guid"), windows_guid);
-                        // The event's own EventRecordID; the record header's id
-                        // differs in logs that were filtered and re-saved.
-                        r.location.record = Some(
-                            r.get("EventRecordID")
-                                .and_then(|v| v.trim().parse().ok())
-                                .unwrap_or(id),
-                        );
-                        sink.record(r);
+                        Err(e) => sink.error(rloc, e),
                     }
-                    Ok(_) => sink.error(rloc, "EVTX record rendered to a non-object".into()),
-                    Err(e) => sink.error(rloc, format!("EVTX record rendering invalid: {e}")),
-                },
+                }
                 Err(e) => sink.error(rloc, format!("EVTX record {id} unreadable: {e}")),
             }
         }
@@ -592,7 +590,51 @@ impl RecordReader for EvtxReader {
 
 #[cfg(test)]
 mod tests {
-    use super::windows_guid;
+    use super::*;
+
+    /// Every record of every EVTX file in `../shared/data`, rendered: read
+    /// in place it gives the fields the parsed tree gives, in order.
+    #[test]
+    fn rendered_records_read_in_place_are_the_parsed_trees() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        let mut dirs = vec![data];
+        let settings = Arc::new(ParserSettings::new().indent(false));
+        let mut records = 0;
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                    continue;
+                }
+                if p.extension().is_none_or(|e| e != "evtx") {
+                    continue;
+                }
+                let bytes = std::fs::read(&p).unwrap();
+                for chunk in bytes[HEADER_SIZE..].chunks_exact(CHUNK_SIZE) {
+                    let Ok(mut cd) = EvtxChunkData::new(chunk.to_vec(), false) else {
+                        continue;
+                    };
+                    let Ok(mut chunk) = cd.parse(settings.clone()) else {
+                        continue;
+                    };
+                    for rec in chunk.iter().flatten() {
+                        let json = rec.into_json_bytes().unwrap().data;
+                        let tree: serde_json::Value = serde_json::from_slice(&json).unwrap();
+                        let mut want = RawRecord::new(Location::default());
+                        if let Some(serde_json::Value::Object(ev)) = tree.get("Event") {
+                            crate::input::json::event_shape(ev, &mut want);
+                        }
+                        let mut got = RawRecord::new(Location::default());
+                        crate::input::json::read_event_json(&json, &mut got).unwrap();
+                        assert!(got.fields().eq(want.fields()), "{}", p.display());
+                        records += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("{records} EVTX records compared");
+    }
 
     #[test]
     fn guids_as_windows_renders_them() {
