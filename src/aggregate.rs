@@ -293,8 +293,13 @@ impl Aggregator {
     /// sets and kept matches are what one aggregator reading both inputs in
     /// that order keeps, while the kept-match budget was not reached.
     pub fn merge(&mut self, other: Aggregator) {
+        self.absorb(other.rows);
+    }
+
+    /// Adds rows gathered elsewhere (another aggregator of the same rule).
+    pub fn absorb(&mut self, rows: impl IntoIterator<Item = (Vec<String>, RowState)>) {
         let max = self.max_matches;
-        for (key, state) in other.rows {
+        for (key, state) in rows {
             match self.rows.get_mut(&key) {
                 Some(row) => row.merge(state, max),
                 None => {
@@ -302,6 +307,18 @@ impl Aggregator {
                 }
             }
         }
+    }
+
+    /// The rows as gathered, for another aggregator of the same rule.
+    pub fn into_rows(self) -> Vec<(Vec<String>, RowState)> {
+        self.rows.into_iter().collect()
+    }
+
+    /// The rows as gathered (before any `dest` is resolved), in key order.
+    pub fn gathered(&self) -> Vec<(&Vec<String>, &RowState)> {
+        let mut rows: Vec<_> = self.rows.iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        rows
     }
 
     pub fn len(&self) -> usize {

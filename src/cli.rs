@@ -15,10 +15,14 @@ use std::path::{Path, PathBuf};
 
 pub const USAGE: &str = "\
 usage: schtasks-detect [OPTIONS] FILE... | -
+       schtasks-detect merge [OPTIONS] PARTIAL...
 
 Finds remote scheduled-task creation (Splunk ESCU 'Schtasks scheduling job on
 remote system', T1053.005) in EVTX, Windows event XML, JSON or CSV logs, gzip
 or not. Directories are read recursively; '-' reads standard input.
+merge combines partial results (--partial) made with the same rule and mode
+options, in the order given, into the report one run over all their inputs
+gives (or, with --partial, into one partial result).
 
 options:
   --mode parity|precise   parity: Splunk's search exactly (default);
@@ -36,6 +40,9 @@ options:
                           unsupported one with why (JSON with --format json)
   --threads N             files read in parallel (default: every core); results
                           are those of one thread. 1 reads them one by one
+  --partial               write the partial result (JSON, versioned) instead of
+                          the report: what `merge` combines, on this machine
+                          or another
   --stream                one JSON line per matching event, as it is read
   --summary               with --stream: end with the aggregated rows (JSON line)
   -h, --help              this text
@@ -56,6 +63,10 @@ struct Args {
     format: OutFormat,
     stream: bool,
     summary: bool,
+    /// Write the partial result instead of the report.
+    partial: bool,
+    /// `merge`: the inputs are partial results to merge.
+    merge: bool,
     inputs: Vec<OsString>,
 }
 
@@ -72,7 +83,9 @@ fn parse_args(argv: &[OsString]) -> Result<Option<Args>, String> {
     let mut rules = None;
     let mut rule_files = Vec::new();
     let mut inputs = Vec::new();
-    let mut it = argv.iter();
+    let mut partial = false;
+    let merge = argv.first().is_some_and(|a| a == "merge");
+    let mut it = argv.iter().skip(usize::from(merge));
     while let Some(raw) = it.next() {
         // File names may be any bytes; options and their values are text.
         let Some(a) = raw.to_str() else {
@@ -132,13 +145,24 @@ fn parse_args(argv: &[OsString]) -> Result<Option<Args>, String> {
             }
             "--stream" => stream = true,
             "--summary" => summary = true,
+            "--partial" => partial = true,
             "-" => inputs.push("-".into()),
             f if f.starts_with('-') => return Err(format!("unknown option {f}")),
             _ => inputs.push(raw.clone()),
         }
     }
     if inputs.is_empty() && !list_rules {
-        return Err("no input: give files, directories or -".into());
+        return Err(if merge {
+            "merge: no input: give the partial results to merge, in input order".into()
+        } else {
+            "no input: give files, directories or -".into()
+        });
+    }
+    if partial && stream {
+        return Err("--partial and --stream do not go together".into());
+    }
+    if merge && stream {
+        return Err("merge reads partial results: --stream does not apply".into());
     }
     let mut options = Options::parse(mode.as_deref(), tz.as_deref(), filter.as_deref(), max)?;
     if let Some(sel) = &rules {
@@ -167,6 +191,8 @@ fn parse_args(argv: &[OsString]) -> Result<Option<Args>, String> {
         format,
         stream,
         summary,
+        partial,
+        merge,
         inputs,
     }))
 }
@@ -678,7 +704,20 @@ pub fn run(
     };
     let mut seen = HashSet::new();
     // Files on several threads when the output waits for the end anyway.
-    let parallel = args.threads > 1 && !args.stream && !args.inputs.iter().any(|i| i == "-");
+    if args.merge {
+        for input in &args.inputs {
+            let name = input.to_string_lossy();
+            let merged = std::fs::read_to_string(input)
+                .map_err(|e| e.to_string())
+                .and_then(|text| det.merge_json(&text));
+            if let Err(e) = merged {
+                let _ = writeln!(err, "schtasks-detect merge: {name}: {e}");
+                return 2;
+            }
+        }
+    }
+    let parallel =
+        !args.merge && args.threads > 1 && !args.stream && !args.inputs.iter().any(|i| i == "-");
     if parallel {
         let mut files = Vec::new();
         for input in &args.inputs {
@@ -693,7 +732,7 @@ pub fn run(
             return 1;
         }
     }
-    for input in args.inputs.iter().filter(|_| !parallel) {
+    for input in args.inputs.iter().filter(|_| !parallel && !args.merge) {
         if !flush() {
             break;
         }
@@ -716,6 +755,22 @@ pub fn run(
     if let Some(e) = write_error {
         let _ = writeln!(err, "schtasks-detect: cannot write output, stopped: {e}");
         return 1;
+    }
+    if args.partial {
+        let partial = det.into_partial();
+        let unreadable: Vec<_> = partial.files.iter().filter(|f| !f.readable).collect();
+        for f in &unreadable {
+            let why = f
+                .errors
+                .first()
+                .map_or("unreadable", |e| e.message.as_str());
+            let _ = writeln!(err, "schtasks-detect: {}: {why}", f.file);
+        }
+        if let Err(e) = writeln!(out, "{}", partial.to_json()) {
+            let _ = writeln!(err, "schtasks-detect: cannot write output: {e}");
+            return 1;
+        }
+        return i32::from(!unreadable.is_empty());
     }
     let report = det.finish();
     let status = if report.stats.files.iter().all(|f| f.readable) {

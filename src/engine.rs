@@ -332,11 +332,13 @@ pub struct Detector {
 /// rules and options (files read on other threads): its rows, its files'
 /// counts and errors, the CrowdStrike host names it saw.
 pub struct Partial {
-    aggregators: Vec<(Aggregator, Option<Aggregator>)>,
-    files: Vec<FileStats>,
-    skipped: Vec<crate::report::Skipped>,
-    aid_names: HashMap<String, String>,
-    rule_hits: u64,
+    pub(crate) aggregators: Vec<(Aggregator, Option<Aggregator>)>,
+    pub(crate) files: Vec<FileStats>,
+    pub(crate) skipped: Vec<crate::report::Skipped>,
+    pub(crate) aid_names: HashMap<String, String>,
+    pub(crate) rule_hits: u64,
+    /// What the rows depend on, checked before merging (`partial::Header`).
+    pub(crate) header: crate::partial::Header,
 }
 
 impl Detector {
@@ -500,8 +502,10 @@ impl Detector {
     /// Ends the current input and gives up the gathered state, for `merge`.
     pub fn into_partial(mut self) -> Partial {
         self.end_file();
+        let header = crate::partial::Header::of(&self.core.options);
         let core = self.core;
         Partial {
+            header,
             aggregators: core
                 .runs
                 .into_iter()
@@ -519,27 +523,56 @@ impl Detector {
     /// in that order (the CrowdStrike host first named wins, files keep their
     /// order). Both must run the same rules with the same options.
     pub fn merge(&mut self, other: Partial) -> Result<(), String> {
+        crate::partial::Header::of(&self.core.options).check(&other.header)?;
+        let rules = other
+            .aggregators
+            .into_iter()
+            .map(|(parity, precise)| (parity.into_rows(), precise.map(Aggregator::into_rows)))
+            .collect();
+        self.absorb(
+            rules,
+            other.files,
+            other.skipped,
+            other.aid_names.into_iter().collect(),
+            other.rule_hits,
+        )
+    }
+
+    /// Adds the parts of a partial (in memory or stored) whose header was
+    /// checked: every rule's rows, files (a piece folded into its file),
+    /// skipped paths, CrowdStrike host names (the first named wins).
+    pub(crate) fn absorb(
+        &mut self,
+        rules: Vec<(
+            Vec<(Vec<String>, RowState)>,
+            Option<Vec<(Vec<String>, RowState)>>,
+        )>,
+        files: Vec<FileStats>,
+        skipped: Vec<crate::report::Skipped>,
+        aid_names: Vec<(String, String)>,
+        rule_hits: u64,
+    ) -> Result<(), String> {
         self.end_file();
-        if other.aggregators.len() != self.core.runs.len() {
+        if rules.len() != self.core.runs.len() {
             return Err("cannot merge results of different rule sets".into());
         }
-        for (run, (parity, precise)) in self.core.runs.iter_mut().zip(other.aggregators) {
-            run.parity.merge(parity);
+        for (run, (parity, precise)) in self.core.runs.iter_mut().zip(rules) {
+            run.parity.absorb(parity);
             if let (Some(mine), Some(theirs)) = (run.precise.as_mut(), precise) {
-                mine.merge(theirs);
+                mine.absorb(theirs);
             }
         }
-        for f in other.files {
+        for f in files {
             match self.core.files.last_mut() {
                 Some(last) if f.continues && last.file == f.file => last.absorb(f),
                 _ => self.core.files.push(f),
             }
         }
-        self.core.skipped.extend(other.skipped);
-        for (aid, name) in other.aid_names {
+        self.core.skipped.extend(skipped);
+        for (aid, name) in aid_names {
             self.core.aid_names.entry(aid).or_insert(name);
         }
-        self.core.rule_hits += other.rule_hits;
+        self.core.rule_hits += rule_hits;
         Ok(())
     }
 

@@ -21,6 +21,7 @@ pub mod index;
 pub mod input;
 pub mod judge;
 pub mod matcher;
+pub mod partial;
 pub mod record;
 pub mod report;
 pub mod risk;

@@ -56,7 +56,7 @@ impl Fields for RawRecord {
 }
 
 /// Where a record or an error sits in its file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Location {
     /// 1-based line of the record's first byte (text containers).
     #[serde(skip_serializing_if = "Option::is_none")]

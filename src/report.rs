@@ -152,7 +152,7 @@ impl Serialize for RawFields {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, serde::Deserialize)]
 pub struct SourceCounts {
     pub sysmon: u64,
     pub security_4688: u64,
@@ -189,7 +189,7 @@ impl SourceCounts {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, serde::Deserialize)]
 pub struct ErrorEntry {
     #[serde(flatten)]
     pub location: Location,
@@ -198,7 +198,7 @@ pub struct ErrorEntry {
 
 /// What was read from one input: `records` = `events` + `errors`, and
 /// `events` = process creations + `other`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, serde::Deserialize)]
 pub struct FileStats {
     pub file: String,
     pub format: Option<Format>,
@@ -217,7 +217,7 @@ pub struct FileStats {
     /// False when the input could not be read at all (I/O error, unknown format).
     pub readable: bool,
     /// Facts about the input that are neither events nor errors.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub notes: Vec<ErrorEntry>,
     /// A later piece of the input before it (`Detector::begin_piece`):
     /// merged into it, never shown on its own.
@@ -316,7 +316,7 @@ pub struct Stats {
 }
 
 /// A path a directory walk did not read.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, serde::Deserialize)]
 pub struct Skipped {
     pub path: String,
     pub reason: String,

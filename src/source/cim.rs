@@ -83,7 +83,51 @@ pub struct CimEvent {
     pub source: Option<Source>,
 }
 
+/// A CIM event as a partial result stores it: every field it holds, by
+/// name, so that a stored event reads back exactly (null and empty apart).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StoredEvent {
+    time: Option<Micros>,
+    fields: Vec<(String, String)>,
+    command_line: String,
+    record_id: Option<u64>,
+    source: Option<Source>,
+}
+
 impl CimEvent {
+    pub fn stored(&self) -> StoredEvent {
+        StoredEvent {
+            time: self.time,
+            fields: Field::ALL
+                .iter()
+                .filter_map(|&f| Some((f.name().to_string(), self.get(f)?.to_string())))
+                .collect(),
+            command_line: self.command_line.clone(),
+            record_id: self.record_id,
+            source: self.source,
+        }
+    }
+
+    /// The event a `StoredEvent` holds; a field name this build does not
+    /// know is an error (a partial from another version).
+    pub fn from_stored(s: StoredEvent) -> Result<CimEvent, String> {
+        let mut ev = CimEvent {
+            time: s.time,
+            command_line: s.command_line,
+            record_id: s.record_id,
+            source: s.source,
+            ..Default::default()
+        };
+        for (name, value) in s.fields {
+            let f = Field::ALL
+                .iter()
+                .copied()
+                .find(|f| f.name() == name)
+                .ok_or_else(|| format!("unknown CIM field {name:?}"))?;
+            ev.set(f, Some(value));
+        }
+        Ok(ev)
+    }
     pub fn get(&self, field: Field) -> Option<&str> {
         self.values[field as usize].as_deref()
     }

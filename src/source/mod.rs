@@ -14,7 +14,9 @@ use crate::record::{Fields, RawRecord};
 use serde::Serialize;
 
 /// The process-creation sources the detection reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Sysmon,
