@@ -43,6 +43,13 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+if ! python3 -c 'import dask.distributed' 2>/dev/null; then
+  echo "setup: pip install dask[distributed] (the partial results' distributed test)"
+  python3 -m pip install --quiet --user 'dask[distributed]' 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages 'dask[distributed]' 2>/dev/null \
+    || echo "setup: WARNING: PyPI dask unavailable; the Dask test will say it is skipped"
+fi
+
 if ! python3 -c 'import wasmtime' 2>/dev/null; then
   echo "setup: pip install wasmtime (second WASI runtime for the pipeline tests)"
   python3 -m pip install --quiet --user wasmtime 2>/dev/null || python3 -m pip install --quiet wasmtime \

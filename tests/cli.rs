@@ -425,3 +425,121 @@ fn threads_give_the_single_threaded_result_byte_for_byte() {
     assert_eq!(code, 2);
     assert!(err.contains("--threads"), "{err}");
 }
+
+/// Partial results (`--partial`) merged in input order (`merge`), directly
+/// or through partials of partials, give the single run's report byte for
+/// byte; a partial made with other options, or damaged, is refused.
+#[test]
+fn partials_merged_give_the_single_run_and_mismatches_are_refused() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
+    if !std::path::Path::new(data).join("EXPECTED.json").exists() {
+        return eprintln!("SKIPPED: ../shared/data is absent");
+    }
+    let dir = std::env::temp_dir().join(format!("sd-partials-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let inputs = ["evtx", "EVTX-to-MITRE-Attack", "attack_data"].map(|d| format!("{data}/{d}"));
+    let mut args = vec!["--format", "json", "--rules", "all", "--threads", "1"];
+    args.extend(inputs.iter().map(String::as_str));
+    let (_, whole, _) = run(&args, None);
+    let mut partials = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let (code, text, _) = run(&["--partial", "--rules", "all", input], None);
+        assert!(code <= 1);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["format"], "schtasks-detect/partial");
+        assert_eq!(v["version"], 1);
+        let path = dir.join(format!("p{i}.json"));
+        std::fs::write(&path, text).unwrap();
+        partials.push(path.to_string_lossy().into_owned());
+    }
+    let p: Vec<&str> = partials.iter().map(String::as_str).collect();
+    let mut args = vec!["merge", "--format", "json", "--rules", "all"];
+    args.extend(&p);
+    let (code, merged, err) = run(&args, None);
+    assert!(code <= 1, "{err}");
+    assert!(
+        merged == whole,
+        "merged partials differ from the single run"
+    );
+    // A partial of partials, then the rest.
+    let (_, pair, _) = run(&["merge", "--partial", "--rules", "all", p[0], p[1]], None);
+    let pair_path = dir.join("pair.json");
+    std::fs::write(&pair_path, pair).unwrap();
+    let (_, merged, _) = run(
+        &[
+            "merge",
+            "--format",
+            "json",
+            "--rules",
+            "all",
+            &pair_path.to_string_lossy(),
+            p[2],
+        ],
+        None,
+    );
+    assert!(
+        merged == whole,
+        "a tree of merges differs from the single run"
+    );
+    // Other rules, another mode, a damaged file: refused, saying why.
+    let (code, _, err) = run(&["merge", p[0]], None);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("other rules") && err.contains("--rules"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        &["merge", "--rules", "all", "--mode", "precise", p[0]],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("mode"), "{err}");
+    let text = std::fs::read_to_string(p[1]).unwrap();
+    let damaged = dir.join("damaged.json");
+    std::fs::write(&damaged, &text[..text.len() / 2]).unwrap();
+    let (code, _, err) = run(
+        &["merge", "--rules", "all", &damaged.to_string_lossy()],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("not a partial result"), "{err}");
+    let (code, _, err) = run(&["--partial", "--stream", p[0]], None);
+    assert_eq!(code, 2, "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The same, on Dask: a local cluster of worker processes (the API of a
+/// real cluster) maps inputs to partials with this CLI and reduces them with
+/// `merge` (tests/distributed/dask_merge.py).
+#[test]
+fn partials_reduced_on_a_dask_cluster_equal_one_run() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
+    if !std::path::Path::new(data).join("EXPECTED.json").exists() {
+        return eprintln!("SKIPPED: ../shared/data is absent");
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/distributed/dask_merge.py"
+    );
+    let inputs = [
+        "evtx",
+        "EVTX-to-MITRE-Attack",
+        "attack_data",
+        "Security-Datasets",
+        "integrations",
+    ]
+    .map(|d| format!("{data}/{d}"));
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(BIN)
+        .args(&inputs)
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stdout.contains("SKIPPED") {
+        return eprintln!("{stdout}");
+    }
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("equals the single run"), "{stdout}");
+}
