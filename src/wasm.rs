@@ -568,6 +568,64 @@ impl WasmDetector {
         self.file = None;
         Ok(to_js(&self.inner.finish())?.unchecked_into())
     }
+
+    /// What this detector gathered, as a partial result (versioned JSON
+    /// text, the CLI's `--partial` format), for `merge` here or in
+    /// `schtasks-detect merge`; the detector is then empty again.
+    pub fn partial(&mut self) -> Result<String, JsError> {
+        self.file = None;
+        let fresh =
+            engine::Detector::new(self.inner.options().clone()).map_err(|e| JsError::new(&e))?;
+        Ok(std::mem::replace(&mut self.inner, fresh)
+            .into_partial()
+            .to_json())
+    }
+
+    /// Merges a partial result made with the same options, as if its inputs
+    /// were read after this detector's (workers' results in input order).
+    pub fn merge(&mut self, partial: &str) -> Result<(), JsError> {
+        self.file = None;
+        self.inner.merge_json(partial).map_err(|e| JsError::new(&e))
+    }
+
+    /// Starts a piece of a larger file, cut where the CLI cuts (`format`
+    /// "json": before a line opening an object; "evtx": at a chunk), for
+    /// workers reading one file together: `offset` bytes and `line` lines
+    /// into the file; `cut`: another piece follows. The first piece (offset
+    /// 0) begins the file; merge the workers' `partial()`s in piece order.
+    #[wasm_bindgen(js_name = beginPiece)]
+    pub fn begin_piece(
+        &mut self,
+        #[wasm_bindgen(js_name = fileName)] file_name: String,
+        format: String,
+        offset: f64,
+        line: f64,
+        cut: bool,
+    ) -> Result<(), JsError> {
+        let whole = |n: f64| n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0;
+        if !whole(offset) || !whole(line) {
+            return Err(JsError::new(
+                "beginPiece: offset and line are whole numbers",
+            ));
+        }
+        let format = match format.as_str() {
+            "json" => crate::input::Format::Json,
+            "evtx" => crate::input::Format::Evtx,
+            other => {
+                return Err(JsError::new(&format!(
+                    "beginPiece: format {other:?}: only \"json\" and \"evtx\" files are read in pieces"
+                )));
+            }
+        };
+        let at = crate::input::Resume {
+            format,
+            offset: offset as u64,
+            line: line as u64,
+        };
+        self.inner.begin_piece(&file_name, at, cut);
+        self.file = Some(file_name);
+        Ok(())
+    }
 }
 
 /// The ESCU catalogue: every endpoint detection, supported or not (with why).

@@ -58,6 +58,9 @@ class Detector {
   endFile() { return this.#call((d) => d.endFile()); }
   progress() { return this.#call((d) => d.progress()); }
   finish() { return this.#call((d) => d.finish()); }
+  partial() { return this.#call((d) => d.partial()); }
+  merge(partial) { return this.#call((d) => d.merge(partial)); }
+  beginPiece(fileName, format, offset, line, cut) { return this.#call((d) => d.beginPiece(fileName, format, offset, line, cut)); }
   free() { if (this.#generation === generation && this.#inner.__wbg_ptr) this.#inner.free(); }
   [Symbol.dispose]() { this.free(); }
 }

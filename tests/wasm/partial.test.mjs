@@ -1,0 +1,80 @@
+// Partial results in the wasm package: workers' Detectors read pieces of one
+// file (beginPiece) and whole files, give partial() results, and one Detector
+// merges them in order: the report is the single Detector's. A partial made
+// in wasm merges in the CLI too (one format for every face).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, corpus, data, feed, hasData, plain, wasm } from './helpers.mjs';
+
+const options = { rules: 'all' };
+
+/** Cuts JSON lines before a line opening an object, about every `size` bytes. */
+function jsonPieces(bytes, size) {
+  const pieces = [];
+  let start = 0;
+  let line = 0;
+  while (start < bytes.length) {
+    let end = Math.min(start + size, bytes.length);
+    // Back to just after a newline followed by `{`, past `start`.
+    while (end < bytes.length && !(bytes[end] === 0x7b && bytes[end - 1] === 0x0a)) end++;
+    pieces.push({ start, end, line });
+    for (let i = start; i < end; i++) if (bytes[i] === 0x0a) line++;
+    start = end;
+  }
+  return pieces;
+}
+
+test('pieces of one file on several Detectors, merged, give the single Detector', { skip: !hasData }, () => {
+  const name = 'attack_data/datasets/attack_techniques/T1053.005/atomic_red_team/attack_data.txt';
+  const bytes = readFileSync(join(data, name));
+  const single = new wasm.Detector(options);
+  feed(single, bytes, name);
+  const want = plain(single.finish());
+  const pieces = jsonPieces(bytes, 3 << 20);
+  assert.ok(pieces.length >= 6, `${pieces.length} pieces`);
+  const partials = pieces.map((p, i) => {
+    const d = new wasm.Detector(options);
+    d.beginPiece(name, 'json', p.start, p.line, i < pieces.length - 1);
+    for (let at = p.start; at < p.end; at += 65536) d.push(bytes.subarray(at, Math.min(at + 65536, p.end)));
+    return d.partial();
+  });
+  const merged = new wasm.Detector(options);
+  for (const p of partials) merged.merge(p);
+  assert.deepEqual(plain(merged.finish()), want);
+  assert.ok(want.rows.length > 0);
+});
+
+test('a partial made in wasm merges in the CLI like its own', { skip: !hasData }, () => {
+  const files = corpus().slice(0, 12);
+  const dir = mkdtempSync(join(tmpdir(), 'sd-wasm-partial-'));
+  try {
+    const paths = files.map((f, i) => {
+      const d = new wasm.Detector(options);
+      feed(d, readFileSync(join(data, f)), f);
+      const path = join(dir, `p${i}.json`);
+      writeFileSync(path, d.partial());
+      return path;
+    });
+    const run = (args) => {
+      try {
+        return execFileSync(cli, args, { cwd: data, maxBuffer: 1 << 28 }).toString();
+      } catch (e) {
+        return e.stdout.toString();
+      }
+    };
+    const merged = JSON.parse(run(['merge', '--format', 'json', '--rules', 'all', ...paths]));
+    const whole = JSON.parse(run(['--format', 'json', '--rules', 'all', '--threads', '1', ...files]));
+    assert.deepEqual(merged, whole);
+    // Other options are refused, saying why.
+    const d = new wasm.Detector();
+    assert.throws(() => d.merge(readFileSync(paths[0], 'utf8')), /other rules/);
+    assert.throws(() => d.merge('{"format":"nope"}'), /not a partial result/);
+    assert.throws(() => d.beginPiece('x', 'csv', 10, 1, false), /only "json" and "evtx"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
