@@ -328,6 +328,9 @@ pub struct Detector {
     reader: Option<ContainerReader>,
 }
 
+/// One aggregator's rows: by-values and their state.
+pub(crate) type Rows = Vec<(Vec<String>, RowState)>;
+
 /// What a detector has gathered, to merge into another running the same
 /// rules and options (files read on other threads): its rows, its files'
 /// counts and errors, the CrowdStrike host names it saw.
@@ -543,28 +546,7 @@ impl Detector {
     /// skipped paths, CrowdStrike host names (the first named wins).
     pub(crate) fn absorb(
         &mut self,
-        rules: Vec<(
-            Vec<(Vec<String>, RowState)>,
-            Option<Vec<(Vec<String>, RowState)>>,
-        )>,
-        files: Vec<FileStats>,
-        skipped: Vec<crate::report::Skipped>,
-        aid_names: Vec<(String, String)>,
-        rule_hits: u64,
-    ) -> Result<(), String> {
-        self.end_file();
-        if rules.len() != self.core.runs.len() {
-            return Err("cannot merge results of different rule sets".into());
-        }
-        for (run, (parity, precise)) in self.core.runs.iter_mut().zip(rules) {
-            run.parity.absorb(parity);
-            if let (Some(mine), Some(theirs)) = (run.precise.as_mut(), precise) {
-                mine.absorb(theirs);
-            }
-        }
-        for f in files {
-            match self.core.files.last_mut() {
-                Some(last) if f.continues && last.file == f.file => last.absorb(f),
+        rules: Vec<(Rows, Option<Rows>)>,
                 _ => self.core.files.push(f),
             }
         }
