@@ -547,6 +547,24 @@ impl Detector {
     pub(crate) fn absorb(
         &mut self,
         rules: Vec<(Rows, Option<Rows>)>,
+        files: Vec<FileStats>,
+        skipped: Vec<crate::report::Skipped>,
+        aid_names: Vec<(String, String)>,
+        rule_hits: u64,
+    ) -> Result<(), String> {
+        self.end_file();
+        if rules.len() != self.core.runs.len() {
+            return Err("cannot merge results of different rule sets".into());
+        }
+        for (run, (parity, precise)) in self.core.runs.iter_mut().zip(rules) {
+            run.parity.absorb(parity);
+            if let (Some(mine), Some(theirs)) = (run.precise.as_mut(), precise) {
+                mine.absorb(theirs);
+            }
+        }
+        for f in files {
+            match self.core.files.last_mut() {
+                Some(last) if f.continues && last.file == f.file => last.absorb(f),
                 _ => self.core.files.push(f),
             }
         }
