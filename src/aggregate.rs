@@ -8,7 +8,7 @@ use crate::source::{CimEvent, Source};
 use crate::time::Micros;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The longest value kept in a row or a kept match. A Windows command line
 /// is at most 32,767 UTF-16 units (under 96 KiB of UTF-8), so no real one is
@@ -66,22 +66,34 @@ pub struct MatchedEvent {
     /// Whether the flagship matches it in parity and in precise mode.
     pub parity: bool,
     pub precise: bool,
+    /// Its place among the matched events of the run that read it: merges
+    /// keep matches in this order, as one run would have.
+    pub seq: u64,
 }
 
 impl MatchedEvent {
+    /// The bytes it counts against a budget (what `bound` returns).
+    pub fn kept_size(&self) -> usize {
+        let event: usize = Field::ALL
+            .iter()
+            .filter_map(|&f| self.event.get(f))
+            .map(str::len)
+            .sum::<usize>()
+            + self.event.command_line.len();
+        let raw: usize = self.raw.iter().map(|(k, v)| k.len() + v.len()).sum();
+        event + raw + std::mem::size_of::<MatchedEvent>()
+    }
+
     /// Cuts every kept value to `MAX_VALUE_BYTES`; returns the bytes kept.
     pub fn bound(&mut self) -> usize {
-        let mut size = 0;
         for v in self.event.values_mut() {
             bound_in_place(v);
-            size += v.len();
         }
         for (k, v) in &mut self.raw {
             bound_in_place(k);
             bound_in_place(v);
-            size += k.len() + v.len();
         }
-        size + std::mem::size_of::<MatchedEvent>()
+        self.kept_size()
     }
 }
 
@@ -90,22 +102,41 @@ impl MatchedEvent {
 pub type KeptEvent = (Arc<MatchedEvent>, usize);
 
 /// Bytes of matched events still to be kept, shared by the aggregators
-/// that draw on it (every pack rule draws on one).
+/// that draw on it (every pack rule draws on one). The first match that
+/// does not fit closes it: what is kept is always the earliest matches in
+/// input order, so that partial results merge to what one run keeps.
 #[derive(Debug, Clone)]
-pub struct MatchBudget(Arc<AtomicUsize>);
+pub struct MatchBudget(Arc<(AtomicUsize, AtomicBool)>);
 
 impl MatchBudget {
     pub fn new(bytes: usize) -> MatchBudget {
-        MatchBudget(Arc::new(AtomicUsize::new(bytes)))
+        MatchBudget(Arc::new((AtomicUsize::new(bytes), AtomicBool::new(false))))
     }
 
-    /// Takes `bytes` if that many are left.
+    /// Takes `bytes` if that many are left and it is open; else closes it.
     fn take(&self, bytes: usize) -> bool {
-        self.0
+        if self.is_closed() {
+            return false;
+        }
+        let taken = self
+            .0
+            .0
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
                 left.checked_sub(bytes)
             })
-            .is_ok()
+            .is_ok();
+        if !taken {
+            self.close();
+        }
+        taken
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.0.1.load(Ordering::Relaxed)
+    }
+
+    pub fn close(&self) {
+        self.0.1.store(true, Ordering::Relaxed);
     }
 }
 
@@ -288,25 +319,42 @@ impl Aggregator {
         row.matches_dropped += 1;
     }
 
-    /// Adds another aggregator's rows, as if its events had come after this
-    /// one's (the same rule: same by-fields, same bounds). Counts, times,
-    /// sets and kept matches are what one aggregator reading both inputs in
-    /// that order keeps, while the kept-match budget was not reached.
-    pub fn merge(&mut self, other: Aggregator) {
-        self.absorb(other.rows);
-    }
-
-    /// Adds rows gathered elsewhere (another aggregator of the same rule).
-    pub fn absorb(&mut self, rows: impl IntoIterator<Item = (Vec<String>, RowState)>) {
-        let max = self.max_matches;
-        for (key, state) in rows {
-            match self.rows.get_mut(&key) {
-                Some(row) => row.merge(state, max),
-                None => {
-                    self.rows.insert(key, state);
-                }
+    /// Adds a row's counts, times and sets gathered elsewhere (another
+    /// aggregator of the same rule), not its kept matches: those are
+    /// `replay`ed in input order across rules, then `settle` counts the rest.
+    pub fn absorb_counts(&mut self, key: Vec<String>, mut state: RowState) {
+        state.matches.clear();
+        state.matches_dropped = 0;
+        match self.rows.get_mut(&key) {
+            Some(row) => row.merge(state, 0),
+            None => {
+                self.rows.insert(key, state);
             }
         }
+    }
+
+    /// Offers a match kept elsewhere to its row (which `absorb_counts`
+    /// made), as `add` would have: kept while the row has room and the
+    /// budget allows.
+    pub fn replay(&mut self, key: &[String], m: Arc<MatchedEvent>) {
+        let max = self.max_matches;
+        let Some(row) = self.rows.get_mut(key) else {
+            return;
+        };
+        if row.matches.len() < max && self.budget.take(m.kept_size()) {
+            row.matches.push(m);
+        }
+    }
+
+    /// After replays: every counted match not kept is a dropped one.
+    pub fn settle(&mut self) {
+        for row in self.rows.values_mut() {
+            row.matches_dropped = row.count - row.matches.len() as u64;
+        }
+    }
+
+    pub fn budget(&self) -> &MatchBudget {
+        &self.budget
     }
 
     /// The rows as gathered, for another aggregator of the same rule.

@@ -170,6 +170,8 @@ struct Core {
     aid_names: HashMap<String, String>,
     on_match: Option<MatchCallback>,
     rule_hits: u64,
+    /// Matched events so far: the next one's `seq`.
+    matched: u64,
 }
 
 impl Core {
@@ -203,7 +205,10 @@ impl Core {
             location.record = ev.record_id;
         }
         let file = self.file_name.clone();
+        let seq = self.matched;
+        self.matched += 1;
         let whole = || MatchedEvent {
+            seq,
             file: file.clone(),
             location: location.clone(),
             source: src,
@@ -331,6 +336,20 @@ pub struct Detector {
 /// One aggregator's rows: by-values and their state.
 pub(crate) type Rows = Vec<(Vec<String>, RowState)>;
 
+/// A partial's parts, in memory or read from a file, for `Detector::absorb`.
+pub(crate) struct Gathered {
+    /// Each rule's rows: parity, and precise for the primary rule.
+    pub rules: Vec<(Rows, Option<Rows>)>,
+    /// Whether each of those aggregators' match budget was closed.
+    pub closed: Vec<(bool, Option<bool>)>,
+    /// How many matched events the partial numbered (`MatchedEvent::seq`).
+    pub matched: u64,
+    pub files: Vec<FileStats>,
+    pub skipped: Vec<crate::report::Skipped>,
+    pub aid_names: Vec<(String, String)>,
+    pub rule_hits: u64,
+}
+
 /// What a detector has gathered, to merge into another running the same
 /// rules and options (files read on other threads): its rows, its files'
 /// counts and errors, the CrowdStrike host names it saw.
@@ -340,6 +359,8 @@ pub struct Partial {
     pub(crate) skipped: Vec<crate::report::Skipped>,
     pub(crate) aid_names: HashMap<String, String>,
     pub(crate) rule_hits: u64,
+    /// How many matched events it numbered.
+    pub(crate) matched: u64,
     /// What the rows depend on, checked before merging (`partial::Header`).
     pub(crate) header: crate::partial::Header,
 }
@@ -387,6 +408,7 @@ impl Detector {
                 aid_names: HashMap::new(),
                 on_match: None,
                 rule_hits: 0,
+                matched: 0,
             },
             reader: None,
         })
@@ -518,6 +540,7 @@ impl Detector {
             skipped: core.skipped,
             aid_names: core.aid_names,
             rule_hits: core.rule_hits,
+            matched: core.matched,
         }
     }
 
@@ -527,52 +550,105 @@ impl Detector {
     /// order). Both must run the same rules with the same options.
     pub fn merge(&mut self, other: Partial) -> Result<(), String> {
         crate::partial::Header::of(&self.core.options).check(&other.header)?;
+        let closed = other
+            .aggregators
+            .iter()
+            .map(|(p, q)| {
+                (
+                    p.budget().is_closed(),
+                    q.as_ref().map(|q| q.budget().is_closed()),
+                )
+            })
+            .collect();
         let rules = other
             .aggregators
             .into_iter()
             .map(|(parity, precise)| (parity.into_rows(), precise.map(Aggregator::into_rows)))
             .collect();
-        self.absorb(
+        self.absorb(Gathered {
             rules,
-            other.files,
-            other.skipped,
-            other.aid_names.into_iter().collect(),
-            other.rule_hits,
-        )
+            closed,
+            matched: other.matched,
+            files: other.files,
+            skipped: other.skipped,
+            aid_names: other.aid_names.into_iter().collect(),
+            rule_hits: other.rule_hits,
+        })
     }
 
-    /// Adds the parts of a partial (in memory or stored) whose header was
-    /// checked: every rule's rows, files (a piece folded into its file),
-    /// skipped paths, CrowdStrike host names (the first named wins).
-    pub(crate) fn absorb(
-        &mut self,
-        rules: Vec<(Rows, Option<Rows>)>,
-        files: Vec<FileStats>,
-        skipped: Vec<crate::report::Skipped>,
-        aid_names: Vec<(String, String)>,
-        rule_hits: u64,
-    ) -> Result<(), String> {
+    /// Adds what another detector gathered (in memory or stored), its
+    /// header checked: counts, times and sets of every row; then its kept
+    /// matches offered again in the order that detector read them (by event,
+    /// then rule, precise before parity, as `record_hits` adds them), so that
+    /// rows and budgets keep what one run over both inputs keeps; files (a
+    /// piece folded into its file), skipped paths, CrowdStrike host names
+    /// (the first named wins).
+    pub(crate) fn absorb(&mut self, other: Gathered) -> Result<(), String> {
         self.end_file();
-        if rules.len() != self.core.runs.len() {
+        if other.rules.len() != self.core.runs.len() || other.closed.len() != other.rules.len() {
             return Err("cannot merge results of different rule sets".into());
         }
-        for (run, (parity, precise)) in self.core.runs.iter_mut().zip(rules) {
-            run.parity.absorb(parity);
+        let base = self.core.matched;
+        let mut offers = Vec::new();
+        for (r, (parity, precise)) in other.rules.into_iter().enumerate() {
+            let run = &mut self.core.runs[r];
+            for (key, mut state) in parity {
+                for m in std::mem::take(&mut state.matches) {
+                    offers.push((m.seq, r, 1u8, key.clone(), m));
+                }
+                run.parity.absorb_counts(key, state);
+            }
             if let (Some(mine), Some(theirs)) = (run.precise.as_mut(), precise) {
-                mine.absorb(theirs);
+                for (key, mut state) in theirs {
+                    for m in std::mem::take(&mut state.matches) {
+                        offers.push((m.seq, r, 0u8, key.clone(), m));
+                    }
+                    mine.absorb_counts(key, state);
+                }
             }
         }
-        for f in files {
+        offers.sort_by_key(|(seq, r, kind, _, _)| (*seq, *r, *kind));
+        // One event shared by several rows stays one, renumbered after ours.
+        let mut renumbered: HashMap<usize, Arc<MatchedEvent>> = HashMap::new();
+        for (seq, r, kind, key, m) in offers {
+            let m = renumbered
+                .entry(Arc::as_ptr(&m) as usize)
+                .or_insert_with(|| {
+                    let mut e = Arc::unwrap_or_clone(m);
+                    e.seq = base + seq;
+                    Arc::new(e)
+                })
+                .clone();
+            let run = &mut self.core.runs[r];
+            match (kind, run.precise.as_mut()) {
+                (0, Some(precise)) => precise.replay(&key, m),
+                _ => run.parity.replay(&key, m),
+            }
+        }
+        for (run, (parity_closed, precise_closed)) in self.core.runs.iter_mut().zip(other.closed) {
+            run.parity.settle();
+            if parity_closed {
+                run.parity.budget().close();
+            }
+            if let Some(p) = run.precise.as_mut() {
+                p.settle();
+                if precise_closed == Some(true) {
+                    p.budget().close();
+                }
+            }
+        }
+        self.core.matched = base + other.matched;
+        for f in other.files {
             match self.core.files.last_mut() {
                 Some(last) if f.continues && last.file == f.file => last.absorb(f),
                 _ => self.core.files.push(f),
             }
         }
-        self.core.skipped.extend(skipped);
-        for (aid, name) in aid_names {
+        self.core.skipped.extend(other.skipped);
+        for (aid, name) in other.aid_names {
             self.core.aid_names.entry(aid).or_insert(name);
         }
-        self.core.rule_hits += rule_hits;
+        self.core.rule_hits += other.rule_hits;
         Ok(())
     }
 

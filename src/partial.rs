@@ -13,7 +13,7 @@
 //! README "Partial results" documents the fields.
 
 use crate::aggregate::{MatchedEvent, RowState};
-use crate::engine::{Detector, Options, Partial};
+use crate::engine::{Detector, Gathered, Options, Partial};
 use crate::matcher::Mode;
 use crate::record::Location;
 use crate::report::{FileStats, Skipped};
@@ -124,6 +124,8 @@ struct StoredMatch {
     raw: Vec<(String, String)>,
     parity: bool,
     precise: bool,
+    /// Its place among the partial's matched events (merge order).
+    seq: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -142,6 +144,10 @@ struct StoredRow {
 struct StoredRule {
     parity: Vec<StoredRow>,
     precise: Option<Vec<StoredRow>>,
+    /// Whether the kept-match budget of each was used up (see
+    /// `aggregate::MatchBudget`).
+    parity_budget_closed: bool,
+    precise_budget_closed: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -164,6 +170,8 @@ struct Stored {
     /// In name order, so that the same partial is the same text.
     crowdstrike_hosts: BTreeMap<String, String>,
     rule_hits: u64,
+    /// Matched events the partial numbered.
+    matched: u64,
 }
 
 impl Partial {
@@ -191,6 +199,7 @@ impl Partial {
                                     raw: m.raw.clone(),
                                     parity: m.parity,
                                     precise: m.precise,
+                                    seq: m.seq,
                                 });
                                 events.len() - 1
                             })
@@ -207,6 +216,8 @@ impl Partial {
             .map(|(parity, precise)| StoredRule {
                 parity: rows_of(parity.gathered()),
                 precise: precise.as_ref().map(|p| rows_of(p.gathered())),
+                parity_budget_closed: parity.budget().is_closed(),
+                precise_budget_closed: precise.as_ref().map(|p| p.budget().is_closed()),
             })
             .collect();
         let stored = Stored {
@@ -228,6 +239,7 @@ impl Partial {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             rule_hits: self.rule_hits,
+            matched: self.matched,
         };
         serde_json::to_string(&stored).unwrap_or_default()
     }
@@ -250,6 +262,7 @@ impl Detector {
                 raw: m.raw,
                 parity: m.parity,
                 precise: m.precise,
+                seq: m.seq,
             }));
         }
         let rows = |rows: Vec<StoredRow>| -> Result<Vec<(Vec<String>, RowState)>, String> {
@@ -275,12 +288,16 @@ impl Detector {
                 .collect()
         };
         let mut rules = Vec::with_capacity(stored.rows.len());
+        let mut closed = Vec::with_capacity(stored.rows.len());
         for r in stored.rows {
+            closed.push((r.parity_budget_closed, r.precise_budget_closed));
             rules.push((rows(r.parity)?, r.precise.map(rows).transpose()?));
         }
-        self.absorb(
+        self.absorb(Gathered {
             rules,
-            stored
+            closed,
+            matched: stored.matched,
+            files: stored
                 .files
                 .into_iter()
                 .map(|f| FileStats {
@@ -288,9 +305,9 @@ impl Detector {
                     ..f.stats
                 })
                 .collect(),
-            stored.skipped,
-            stored.crowdstrike_hosts.into_iter().collect(),
-            stored.rule_hits,
-        )
+            skipped: stored.skipped,
+            aid_names: stored.crowdstrike_hosts.into_iter().collect(),
+            rule_hits: stored.rule_hits,
+        })
     }
 }
