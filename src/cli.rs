@@ -449,18 +449,19 @@ fn push_all(det: &mut Detector, reader: &mut dyn Read) {
 /// is ready; `false` when the workers are gone.
 fn split_file(path: &Path, send: &mut dyn FnMut(Job) -> bool) -> bool {
     let name = path.to_string_lossy().to_string();
+    // A small file is one job, read by its worker: not even opened here.
+    let large = std::fs::metadata(path).is_ok_and(|m| m.len() > split::PIECE_BYTES as u64);
+    if !large {
+        return send(Job::Whole(path.to_path_buf()));
+    }
     let Ok(mut file) = std::fs::File::open(path) else {
         return send(Job::Whole(path.to_path_buf()));
     };
     let mut first = vec![0u8; 64 << 10];
     let n = read_full(&mut file, &mut first).unwrap_or(0);
     first.truncate(n);
-    let large = file
-        .metadata()
-        .is_ok_and(|m| m.len() > split::PIECE_BYTES as u64);
-    let format = match split::splittable(&first) {
-        Some(f) if large => f,
-        _ => return send(Job::Whole(path.to_path_buf())),
+    let Some(format) = split::splittable(&first) else {
+        return send(Job::Whole(path.to_path_buf()));
     };
     let mut splitter = Splitter::new(format, split::PIECE_BYTES);
     let mut pieces = Vec::new();
