@@ -447,11 +447,14 @@ fn push_all(det: &mut Detector, reader: &mut dyn Read) {
 
 /// Cuts `path` into jobs (see `input::split`), handing each to `send` as it
 /// is ready; `false` when the workers are gone.
-fn split_file(path: &Path, send: &mut dyn FnMut(Job) -> bool) -> bool {
+fn split_file(path: &Path, threads: usize, send: &mut dyn FnMut(Job) -> bool) -> bool {
     let name = path.to_string_lossy().to_string();
-    // A small file is one job, read by its worker: not even opened here.
-    let large = std::fs::metadata(path).is_ok_and(|m| m.len() > split::PIECE_BYTES as u64);
-    if !large {
+    // A small file is one job, read by its worker: not even opened here. A
+    // larger one is cut in pieces of up to `PIECE_BYTES`, at least four per
+    // thread, so that the last pieces end together.
+    let len = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
+    let target = (len / (threads * 4)).clamp(256 << 10, split::PIECE_BYTES);
+    if len <= 1 << 20 {
         return send(Job::Whole(path.to_path_buf()));
     }
     let Ok(mut file) = std::fs::File::open(path) else {
@@ -463,7 +466,7 @@ fn split_file(path: &Path, send: &mut dyn FnMut(Job) -> bool) -> bool {
     let Some(format) = split::splittable(&first) else {
         return send(Job::Whole(path.to_path_buf()));
     };
-    let mut splitter = Splitter::new(format, split::PIECE_BYTES);
+    let mut splitter = Splitter::new(format, target);
     let mut pieces = Vec::new();
     let mut block = vec![0u8; 1 << 20];
     let mut read = first.len() as u64;
@@ -515,7 +518,7 @@ fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Reads `files` on up to `threads` threads: small files whole, large EVTX
+/// Reads `files` on up to `threads` threads: small files whole, larger EVTX
 /// and JSON files in pieces cut at record boundaries (`input::split`), each
 /// with a detector of its own; what they gathered is merged in input order
 /// as it comes, so the results are those of one detector reading the files
@@ -539,7 +542,7 @@ fn read_parallel(
                     seq += 1;
                     job_send.send((seq - 1, job)).is_ok()
                 };
-                if !split_file(path, &mut send) {
+                if !split_file(path, threads, &mut send) {
                     break;
                 }
             }
