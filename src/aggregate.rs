@@ -349,7 +349,7 @@ impl Aggregator {
     /// After replays: every counted match not kept is a dropped one.
     pub fn settle(&mut self) {
         for row in self.rows.values_mut() {
-            row.matches_dropped = row.count - row.matches.len() as u64;
+            row.matches_dropped = row.count.saturating_sub(row.matches.len() as u64);
         }
     }
 

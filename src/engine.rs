@@ -588,6 +588,27 @@ impl Detector {
         if other.rules.len() != self.core.runs.len() || other.closed.len() != other.rules.len() {
             return Err("cannot merge results of different rule sets".into());
         }
+        // A stored partial is input like any other: rows that do not fit
+        // their rule are refused before anything is merged.
+        for (run, (parity, precise)) in self.core.runs.iter().zip(&other.rules) {
+            let by = run.parity.by().len();
+            let rows = parity.iter().chain(precise.iter().flatten());
+            for (key, state) in rows {
+                if key.len() != by {
+                    return Err(format!(
+                        "a row of rule {} has {} group-by values, the rule has {by}",
+                        run.rule.rule.id,
+                        key.len()
+                    ));
+                }
+                if (state.matches.len() as u64) > state.count {
+                    return Err(format!(
+                        "a row of rule {} keeps more matches than it counts",
+                        run.rule.rule.id
+                    ));
+                }
+            }
+        }
         let base = self.core.matched;
         let mut offers = Vec::new();
         for (r, (parity, precise)) in other.rules.into_iter().enumerate() {

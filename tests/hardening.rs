@@ -515,3 +515,98 @@ fn stream_output_closed_ends_an_endless_input() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write output"));
 }
+
+/// A stored partial result is input too: cut anywhere, or with values that do
+/// not fit its rules, it is refused or merged, and never panics a merge or
+/// the report after it.
+#[test]
+fn damaged_and_hostile_partials_are_refused_never_panic() {
+    use schtasks_detect::{Detector, Options};
+    let options = Options::default().select_rules("all").unwrap();
+    let line = |host: &str| {
+        format!(
+            r#"{{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"{host}","Image":"C:\\Windows\\System32\\schtasks.exe","ProcessGuid":"{{1}}","CommandLine":"schtasks /create /s fs02 /tn t /tr x","UtcTime":"2024-01-01 00:00:00.000","User":"CORP\\bob","ParentImage":"C:\\x\\cmd.exe"}}"#
+        )
+    };
+    let text = format!("{}\n{}\n", line("ws1"), line("ws2"));
+    let mut d = Detector::new(options.clone()).unwrap();
+    d.begin_file("a.json");
+    d.push(text.as_bytes());
+    let stored = d.into_partial().to_json();
+    let merge = |text: &str| {
+        let mut d = Detector::new(options.clone()).unwrap();
+        let outcome = d.merge_json(text);
+        let report = d.finish();
+        (outcome, report)
+    };
+    let (ok, report) = merge(&stored);
+    assert!(ok.is_ok());
+    assert!(!report.rows.is_empty());
+    // Cut anywhere: refused.
+    for cut in (0..stored.len()).step_by(stored.len() / 300 + 1) {
+        assert!(merge(&stored[..cut]).0.is_err(), "cut at {cut}");
+    }
+    // Values that do not fit.
+    let v: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let mutate = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut m = v.clone();
+        f(&mut m);
+        merge(&m.to_string()).0
+    };
+    let first_row =
+        |m: &mut serde_json::Value| -> serde_json::Value { m["rows"][0]["parity"][0].clone() };
+    assert!(first_row(&mut v.clone()).is_object());
+    assert!(
+        mutate(&|m| {
+            m["rows"][0]["parity"][0]["key"] = serde_json::json!(["x"]);
+        })
+        .is_err()
+    );
+    assert!(
+        mutate(&|m| {
+            m["rows"][0]["parity"][0]["count"] = serde_json::json!(0);
+        })
+        .is_err()
+    );
+    assert!(
+        mutate(&|m| {
+            m["rows"][0]["parity"][0]["matches"] = serde_json::json!([99]);
+        })
+        .is_err()
+    );
+    assert!(
+        mutate(&|m| {
+            m["events"][0]["event"]["fields"][0][0] = serde_json::json!("nope");
+        })
+        .is_err()
+    );
+    assert!(
+        mutate(&|m| {
+            m["version"] = serde_json::json!(2);
+        })
+        .is_err()
+    );
+    assert!(
+        mutate(&|m| {
+            m["rows"] = serde_json::json!([]);
+        })
+        .is_err()
+    );
+    // Odd but well-formed values merge, and the report is built.
+    for f in [
+        (|m: &mut serde_json::Value| {
+            m["rows"][0]["parity"][0]["first"] = serde_json::json!(i64::MIN)
+        }) as fn(&mut serde_json::Value),
+        |m| m["rows"][0]["parity"][0]["last"] = serde_json::json!(i64::MAX),
+        |m| m["events"][0]["seq"] = serde_json::json!(u64::MAX),
+        |m| {
+            m["rows"][0]["parity"][0]["sets"] =
+                serde_json::json!([["a"], ["b"], ["c"], ["d"], ["e"]])
+        },
+        |m| m["files"][0]["records"] = serde_json::json!(u64::MAX),
+    ] {
+        let mut m = v.clone();
+        f(&mut m);
+        let _ = merge(&m.to_string());
+    }
+}
