@@ -93,12 +93,18 @@ impl Annotator {
         if let Some(why) = raw.overflowed() {
             return Err(why);
         }
-        let Some(ev) = source::normalize(&raw) else {
+        let Some(mut ev) = source::normalize(&raw) else {
             return Ok(Verdict::Other);
         };
         let mut judge = self.judge.borrow_mut();
         let mut hits = Vec::new();
         judge.judge(&ev, &mut hits);
+        // A CrowdStrike event names its host through another record (its
+        // `aid`), which one event alone cannot see: `unknown`, as a stream
+        // says of an aid it has not met yet.
+        if let Some(dest) = crate::source::cim::resolve_dest(ev.text(Field::Dest), &|_| None) {
+            ev.put(Field::Dest, dest);
+        }
         let rules = judge.rules();
         let hits = hits
             .iter()

@@ -27,7 +27,7 @@ use schtasks_detect::matcher::Mode;
 use serde_json::Value;
 #[cfg(target_arch = "wasm32")]
 use std::alloc::{Layout, alloc, dealloc};
-use std::cell::RefCell;
+use std::cell::Cell;
 
 /// Which rules judge the records.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,15 +44,39 @@ impl From<Mode> for Rules {
     }
 }
 
+// Every piece of state lives in a `Cell` that a call takes out and puts back
+// when it is done. A trap (WAMR's "wasm operand stack overflow" when
+// `wasm_stack_size` is too small for a deeply nested record) ends a call
+// midway, with no unwinding: state held in a `RefCell` would stay borrowed, and
+// every later call would trap on it ("unreachable"). Taken out instead, the
+// interrupted state is simply gone (leaked), and the next call builds it anew:
+// a trap costs one record, never the pipeline.
 thread_local! {
-    static PARITY: Annotator = Annotator::new(Mode::Parity);
-    static PRECISE: Annotator = Annotator::new(Mode::Precise);
+    static PARITY: Cell<Option<Annotator>> = const { Cell::new(None) };
+    static PRECISE: Cell<Option<Annotator>> = const { Cell::new(None) };
     // Built on first use only: a pipeline using the flagship functions never pays for the pack.
-    static PACK: Annotator = Annotator::with_rules(
-        Mode::Parity,
-        schtasks_detect::ruleset::select("all").unwrap_or_default(),
-    );
-    static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static PACK: Cell<Option<Annotator>> = const { Cell::new(None) };
+    static OUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with the annotator for `rules`, built when none is there (the
+/// first call, or the call after a trap).
+fn with_annotator<T>(rules: Rules, f: impl FnOnce(&Annotator) -> T) -> T {
+    let slot = match rules {
+        Rules::Flagship(Mode::Parity) => &PARITY,
+        Rules::Flagship(Mode::Precise) => &PRECISE,
+        Rules::Pack => &PACK,
+    };
+    let annotator = slot.take().unwrap_or_else(|| match rules {
+        Rules::Flagship(mode) => Annotator::new(mode),
+        Rules::Pack => Annotator::with_rules(
+            Mode::Parity,
+            schtasks_detect::ruleset::select("all").unwrap_or_default(),
+        ),
+    });
+    let result = f(&annotator);
+    slot.set(Some(annotator));
+    result
 }
 
 /// Judges one record; `None` drops it.
@@ -71,12 +95,18 @@ pub fn filter_record(record: &[u8], rules: impl Into<Rules>, keep: bool) -> Opti
 pub fn filter_into(record: &[u8], rules: impl Into<Rules>, keep: bool, out: &mut Vec<u8>) -> bool {
     out.clear();
     let rules = rules.into();
-    let judge = |value: Value| match rules {
-        Rules::Flagship(Mode::Parity) => PARITY.with(|a| a.judge(value)),
-        Rules::Flagship(Mode::Precise) => PRECISE.with(|a| a.judge(value)),
-        Rules::Pack => PACK.with(|a| a.judge(value)),
-    };
+    let judge = |value: Value| with_annotator(rules, |a| a.judge(value));
     let text = record.strip_suffix(&[0]).unwrap_or(record);
+    // Most records of a log are not process creations: a borrowed glance at
+    // their source and event id settles them without building the record
+    // (in an interpreting runtime such as Fluent Bit's, that is most of the
+    // filter's time).
+    if schtasks_detect::input::json::surely_not_process_creation(text) {
+        if keep {
+            out.extend_from_slice(text);
+        }
+        return keep;
+    }
     let value: Value = match serde_json::from_slice(text) {
         Ok(v) => v,
         Err(e) => {
@@ -171,21 +201,23 @@ fn write_with_member(
 
 /// Writes the answer into the reused output buffer, NUL-terminated.
 fn answer(record: &[u8], rules: Rules, keep: bool) -> *const u8 {
-    OUT.with(|out| {
-        let mut buf = out.borrow_mut();
-        if !filter_into(record, rules, keep, &mut buf) {
-            buf.clear();
-        }
-        // A NUL inside the JSON would cut it short for the host: JSON escapes
-        // it in strings, so it cannot come from a valid record; drop it to be safe.
-        buf.retain(|&b| b != 0);
-        buf.push(0);
-        // Large answers should not pin their memory for the life of the instance.
-        if buf.capacity() > 4 << 20 && buf.len() < 64 << 10 {
-            buf.shrink_to(64 << 10);
-        }
-        buf.as_ptr()
-    })
+    let mut buf = OUT.take();
+    if !filter_into(record, rules, keep, &mut buf) {
+        buf.clear();
+    }
+    // A NUL inside the JSON would cut it short for the host: JSON escapes
+    // it in strings, so it cannot come from a valid record; drop it to be safe.
+    buf.retain(|&b| b != 0);
+    buf.push(0);
+    // Large answers should not pin their memory for the life of the instance.
+    if buf.capacity() > 4 << 20 && buf.len() < 64 << 10 {
+        buf.shrink_to(64 << 10);
+    }
+    // The host copies the answer before the next call; the buffer it points
+    // into stays where it is when the `Vec` goes back into its cell.
+    let answer = buf.as_ptr();
+    OUT.set(buf);
+    answer
 }
 
 /// # Safety

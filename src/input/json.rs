@@ -92,6 +92,18 @@ fn read_object(text: &[u8], loc: Location, sink: &mut dyn Sink) {
     }
 }
 
+/// Is this one JSON object's text surely not a process creation? Decided
+/// from a glance at its gate members, borrowing from the text and building
+/// nothing. `false` when it may be one, or when only the whole parse can tell
+/// (a nested shape, a raw `<Event>` in a string, invalid JSON): what judges
+/// single events (`annotate`) skips the whole parse for the rest.
+pub fn surely_not_process_creation(text: &[u8]) -> bool {
+    match serde_json::from_slice::<Glance>(text) {
+        Ok(glance) => !glance.whole && !crate::source::is_process_creation(&glance.gate),
+        Err(_) => false,
+    }
+}
+
 /// Parses `text` whole when the glance says the sink needs it; else counts
 /// it as another event, without building a record.
 fn decide(glance: Glance, text: &[u8], loc: Location, sink: &mut dyn Sink) {

@@ -114,7 +114,13 @@ pub fn is_gate_field(name: &str) -> bool {
 /// Does the run need this event whole: is it a process creation, or does it
 /// name a CrowdStrike host? `gate` may hold only `GATE_FIELDS`.
 pub fn needs_record(gate: &dyn Fields) -> bool {
-    crowdstrike::aid_name(gate).is_some() || SOURCES.iter().any(|m| m.claims(gate))
+    crowdstrike::aid_name(gate).is_some() || is_process_creation(gate)
+}
+
+/// Does some source claim this event as a process creation? `gate` may hold
+/// only `GATE_FIELDS`.
+pub fn is_process_creation(gate: &dyn Fields) -> bool {
+    SOURCES.iter().any(|m| m.claims(gate))
 }
 
 /// Maps a record when some source claims it; `None` for every other event.
