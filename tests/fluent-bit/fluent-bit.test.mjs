@@ -6,11 +6,11 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, createWriteStream } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { cli, corpus, data, hasData, root } from '../wasm/helpers.mjs';
-import { nested, processCreation } from './records.mjs';
+import { hostileLines, nested, processCreation } from './records.mjs';
 
 const filter = join(root, 'target/wasm32-unknown-unknown/release/schtasks_detect_fluent_bit.wasm');
 const built = (() => {
@@ -28,7 +28,7 @@ const FUNCTIONS = ['drop', 'keep', 'drop_precise', 'keep_precise', 'pack_drop', 
 const README_STACK = '64K';
 
 /** A Fluent Bit YAML configuration: `tail` over `paths` to EOF, then `filterFn` (or none), into one file per input file. */
-function tailConfig(dir, paths, filterFn, { stack = README_STACK } = {}) {
+function tailConfig(dir, paths, filterFn, { stack = README_STACK, heap } = {}) {
   const filterBlock = filterFn ? `
   filters:
     - name: wasm
@@ -36,7 +36,7 @@ function tailConfig(dir, paths, filterFn, { stack = README_STACK } = {}) {
       event_format: json
       wasm_path: ${filter}
       function_name: ${filterFn}
-      wasm_stack_size: ${stack}` : '';
+      wasm_stack_size: ${stack}${heap ? `\n      wasm_heap_size: ${heap}` : ''}` : '';
   return `service:
   flush: 1
   grace: 1
@@ -133,13 +133,42 @@ test('Fluent Bit: tail, filter_wasm and the file output give the native CLI\'s m
   assert.ok(seen > 16, `the corpus has matches to compare (${seen})`);
 });
 
-/** README's Fluent Bit configuration, verbatim. */
-function readmeConfig() {
+/** The first YAML block after `marker` in the README, verbatim. */
+function readmeConfig(marker = '**Fluent Bit filter.**') {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const at = readme.indexOf('**Fluent Bit filter.**');
+  const at = readme.indexOf(marker);
   const block = readme.slice(at).match(/```yaml\n([\s\S]*?)```/);
-  assert.ok(at >= 0 && block, 'README has the Fluent Bit configuration');
+  assert.ok(at >= 0 && block, `README has the configuration after ${marker}`);
   return block[1];
+}
+
+/** Runs Fluent Bit with `config` (it never exits by itself) until stdout has `count` JSON lines and 3 s more; returns them. */
+async function runUntil(config, env, count) {
+  const dir = mkdtempSync(join(tmpdir(), 'fluent-bit-readme-'));
+  writeFileSync(join(dir, 'fluent-bit.yaml'), config);
+  const child = spawn(built.bin, ['-c', join(dir, 'fluent-bit.yaml')], { env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const lines = () => stdout.split('\n').filter((l) => l.startsWith('{'));
+  try {
+    await new Promise((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`${lines().length} of ${count} lines after 120 s:\n${stderr}`)), 120_000);
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (lines().length >= count) {
+          clearTimeout(deadline);
+          setTimeout(resolve, 3000);
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`fluent-bit exited ${code}:\n${stderr}`)));
+    });
+  } finally {
+    child.removeAllListeners('exit');
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { records: lines().map((l) => JSON.parse(l)), stderr };
 }
 
 test('Fluent Bit: README\'s configuration runs verbatim and prints the hits', async (t) => {
@@ -148,35 +177,185 @@ test('Fluent Bit: README\'s configuration runs verbatim and prints the hits', as
   const dir = mkdtempSync(join(tmpdir(), 'fluent-bit-readme-'));
   const logs = join(dir, 'winlogbeat');
   mkdirSync(logs);
-  let want = [];
+  const want = [];
   for (const [i, f] of jsonLineFiles().entries()) {
     symlinkSync(join(data, f), join(logs, `${i}.ndjson`));
     want.push(...nativeStream(join(data, f), []).map((l) => l.command_line));
   }
-  writeFileSync(join(dir, 'fluent-bit.yaml'), readmeConfig());
-  const env = { ...process.env, WINLOG_DIR: logs, SCHTASKS_DETECT_FILTER: filter };
-  const child = spawn(built.bin, ['-c', join(dir, 'fluent-bit.yaml')], { env });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
-  const lines = () => stdout.split('\n').filter((l) => l.startsWith('{'));
-  // The configuration tails for ever: wait for the hits, and a moment for anything more.
-  await new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => reject(new Error(`${lines().length} of ${want.length} hits after 120 s:\n${stderr}`)), 120_000);
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      if (lines().length >= want.length) {
-        clearTimeout(deadline);
-        setTimeout(resolve, 3000);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`fluent-bit exited ${code}:\n${stderr}`)));
-  });
-  child.removeAllListeners('exit');
-  child.kill('SIGTERM');
-  const got = lines().map((l) => JSON.parse(l));
+  const { records: got } = await runUntil(readmeConfig(), { WINLOG_DIR: logs, SCHTASKS_DETECT_FILTER: filter }, want.length);
   assert.ok(want.length >= 8, `the corpus has hits (${want.length})`);
   assert.deepEqual(got.map((r) => r.schtasks_detect.cim.command_line).sort(), want.sort());
   for (const r of got) assert.equal(r.schtasks_detect.rule_id, '1297fb80-f42a-4b4a-9c8a-88c066237cf6');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes `lines` to a new file; returns its path. */
+function writeLines(lines, name = 'input.ndjson') {
+  const path = join(mkdtempSync(join(tmpdir(), 'fluent-bit-in-')), name);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+const targetsOf = (records) => records.filter((r) => r.schtasks_detect).map((r) => r.schtasks_detect.remote_target);
+
+test('Fluent Bit: a malformed line, a 64 KiB event, a 5 MB match and the deepest nesting, with README\'s stack, in every function', (t) => {
+  if (skip(t)) return;
+  const { lines, targets } = hostileLines();
+  const file = writeLines(lines);
+  const plain = runTail([file], null).records.get(file);
+  // What Fluent Bit itself makes of them: the malformed line as {"log": ...}; nothing lost.
+  assert.equal(plain.length, lines.length, 'tail passes every line on');
+  assert.deepEqual(plain[1], { log: lines[1] });
+  for (const fn of FUNCTIONS) {
+    const { records, log } = runTail([file], fn);
+    const out = records.get(file) ?? [];
+    assert.doesNotMatch(log, /exception/i, `${fn}: no trap`);
+    if (fn.includes('precise') || !fn.includes('pack')) assert.deepEqual(targetsOf(out), targets, fn);
+    else assert.deepEqual(targetsOf(out).filter((x) => x), targets, fn);
+    if (fn.includes('keep')) assert.deepEqual(out.map(withoutAnnotation), plain, `${fn}: every record comes out`);
+    else assert.equal(out.length, targets.length, `${fn}: only the matches come out`);
+    const big = out.find((r) => r.schtasks_detect?.remote_target === 'BIG5');
+    assert.equal(big.CommandLine.length, JSON.parse(lines[3]).CommandLine.length, `${fn}: the 5 MB event whole`);
+  }
+});
+
+test('Fluent Bit: its default stack (8K) overflows on a nested record; the trap costs that record, not the next ones', (t) => {
+  if (skip(t)) return;
+  const lines = [
+    JSON.stringify(processCreation('schtasks /create /s NESTED /tn t', { Nested: nested(40) })),
+    JSON.stringify(processCreation('schtasks /create /s AFTER1 /tn t')),
+    JSON.stringify(processCreation('schtasks /create /s AFTER2 /tn t')),
+  ];
+  const file = writeLines(lines);
+  for (const fn of ['schtasks_detect_keep', 'schtasks_detect_pack_drop']) {
+    const { records, log } = runTail([file], fn, { stack: '8K' });
+    assert.match(log, /wasm operand stack overflow/, `${fn}: the README's warning holds`);
+    assert.deepEqual(targetsOf(records.get(file) ?? []), ['AFTER1', 'AFTER2'], `${fn}: the filter goes on after a trap`);
+    const fine = runTail([file], fn);
+    assert.deepEqual(targetsOf(fine.records.get(file)), ['NESTED', 'AFTER1', 'AFTER2'], `${fn} with ${README_STACK}`);
+  }
+});
+
+/** Runs Fluent Bit over `paths` as runTail does, sampling its RSS every `everyMs`; resolves to { records, samples, seconds }. */
+async function runTailMeasured(paths, filterFn, options = {}, everyMs = 50) {
+  const dir = mkdtempSync(join(tmpdir(), 'fluent-bit-'));
+  mkdirSync(join(dir, 'out'));
+  writeFileSync(join(dir, 'fluent-bit.yaml'), tailConfig(dir, paths, filterFn, options));
+  const started = process.hrtime.bigint();
+  const child = spawn(built.bin, ['-c', join(dir, 'fluent-bit.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const samples = []; // [seconds, RSS KiB, peak RSS KiB]
+  const status = `/proc/${child.pid}/status`;
+  const timer = setInterval(() => {
+    try {
+      const text = readFileSync(status, 'utf8');
+      const kib = (key) => Number(text.match(new RegExp(`${key}:\\s+(\\d+)`))[1]);
+      samples.push([Number(process.hrtime.bigint() - started) / 1e9, kib('VmRSS'), kib('VmHWM')]);
+    } catch { /* it has just exited */ }
+  }, everyMs);
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  clearInterval(timer);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  assert.equal(code, 0, log);
+  const records = new Map();
+  for (const name of readdirSync(join(dir, 'out'))) {
+    const source = paths.find((p) => name === `win.${p.replace(/^\//, '').replaceAll('/', '.')}`);
+    records.set(source, readFileSync(join(dir, 'out', name), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return { records, samples, seconds, log };
+}
+
+const peakKiB = (samples) => Math.max(...samples.map((s) => s[2]));
+
+test('Fluent Bit: wasm_heap_size does not bind this module; its peak RSS grows by a bounded multiple of the largest match (README rule)', async (t) => {
+  if (skip(t)) return;
+  const small = writeLines([JSON.stringify(processCreation('schtasks /create /s SMALL /tn t'))]);
+  // Fluent Bit's smallest heap (8K): the module allocates in its own memory (it exports malloc and free,
+  // so WAMR makes no app heap), and a 4 MB match still passes.
+  const base = peakKiB((await runTailMeasured([small], 'schtasks_detect_drop', { heap: '8K' })).samples);
+  const ratios = [];
+  for (const mib of [1, 2, 4]) {
+    const line = JSON.stringify(processCreation(`schtasks /create /s BIG /tn t /tr "${'A'.repeat(mib << 20)}"`));
+    const file = writeLines([line]);
+    const run = await runTailMeasured([file], 'schtasks_detect_drop', { heap: '8K' });
+    assert.deepEqual(targetsOf(run.records.get(file)), ['BIG'], `${mib} MiB`);
+    ratios.push(((peakKiB(run.samples) - base) * 1024) / line.length);
+  }
+  console.log(`Fluent Bit peak RSS over a small record's, per byte of the matching record: ${ratios.map((r) => r.toFixed(1)).join(', ')} (base ${(base / 1024).toFixed(0)} MiB)`);
+  // README: plan for Fluent Bit's own RSS to peak at its base plus 40 times the largest matching record.
+  for (const r of ratios) assert.ok(r <= 40, `RSS grew ${r.toFixed(1)}x the record`);
+});
+
+test('Fluent Bit: 1 GB of logs with three hostile blocks through the filter: every match out, RSS flat (measured), records/s', async (t) => {
+  if (skip(t)) return;
+  if (!hasData) return t.skip('../shared/data is absent');
+  const seed = join(data, 'attack_data/datasets/attack_techniques/T1053.005/atomic_red_team/attack_data.txt');
+  const seedText = readFileSync(seed, 'utf8').replace(/\n*$/, '\n');
+  const seedLines = seedText.split('\n').length - 1;
+  const seedHits = nativeStream(seed, []).map((l) => l.detection.remote_target);
+  const copies = Math.ceil((1 << 30) / Buffer.byteLength(seedText));
+  const hostileAt = new Set([1, Math.floor(copies / 2), copies - 1]);
+  const path = join(mkdtempSync(join(tmpdir(), 'fluent-bit-1gb-')), 'big.ndjson');
+  const want = [];
+  let records = 0;
+  const out = createWriteStream(path);
+  const write = (text) => new Promise((resolve) => (out.write(text) ? resolve() : out.once('drain', resolve)));
+  for (let i = 0; i < copies; i++) {
+    await write(seedText);
+    want.push(...seedHits);
+    records += seedLines;
+    if (hostileAt.has(i)) {
+      const { lines, targets } = hostileLines(`-${i}`);
+      await write(`${lines.join('\n')}\n`);
+      want.push(...targets);
+      records += lines.length;
+    }
+  }
+  await new Promise((resolve) => out.end(resolve));
+  const bytes = statSync(path).size;
+
+  const run = await runTailMeasured([path], 'schtasks_detect_drop', {}, 250);
+  const got = targetsOf(run.records.get(path) ?? []);
+  assert.equal(got.length, want.length, 'every match comes out');
+  assert.deepEqual(got, want, 'in order');
+  const rssAt = (fraction) => run.samples.filter((x) => x[0] <= run.seconds * fraction).at(-1)[1];
+  const mib = (kib) => `${(kib / 1024).toFixed(0)} MiB`;
+  mkdirSync(join(root, 'test-output'), { recursive: true });
+  writeFileSync(join(root, 'test-output/fluent-bit-1gb-rss.csv'), `seconds,rss_kib,peak_kib\n${run.samples.map((x) => x.join(',')).join('\n')}\n`);
+  console.log(`Fluent Bit, 1 GB through schtasks_detect_drop: ${(bytes / 1e6).toFixed(0)} MB, ${records} records in ${run.seconds.toFixed(1)} s = `
+    + `${Math.round(records / run.seconds)} records/s, ${(bytes / 1e6 / run.seconds).toFixed(1)} MB/s; RSS by tenths of the run: `
+    + `${[1, 2, 3, 4, 5, 6, 7, 8, 9].map((k) => mib(rssAt(k / 10))).join(', ')}; peak ${mib(peakKiB(run.samples))} `
+    + '(samples in test-output/fluent-bit-1gb-rss.csv)');
+  // Flat: between the hostile blocks (5 MB matches at 2.5%, 50% and the end), hundreds of MB add nothing that stays.
+  for (const [from, to] of [[0.1, 0.45], [0.55, 0.95]]) {
+    assert.ok(rssAt(to) <= rssAt(from) + 8 * 1024, `RSS grew from ${mib(rssAt(from))} at ${from * 100}% to ${mib(rssAt(to))} at ${to * 100}%`);
+  }
+  rmSync(path, { force: true });
+});
+
+test('Fluent Bit: README\'s exec_wasi configuration runs the WASI command over its directories: the native --stream lines', async (t) => {
+  if (skip(t)) return;
+  if (!hasData) return t.skip('../shared/data is absent');
+  // Every JSON-lines, EVTX and XML file of the corpus, in a directory of their own.
+  const dir = mkdtempSync(join(tmpdir(), 'fluent-bit-wasi-'));
+  const logs = join(dir, 'logs');
+  mkdirSync(logs);
+  for (const [i, f] of corpus().entries()) copyFileSync(join(data, f), join(logs, `${i}-${basename(f)}`));
+  const native = nativeStream(logs, []);
+  assert.ok(native.length >= 10, `the corpus has hits (${native.length})`);
+  const { records } = await runUntil(readmeConfig('**Fluent Bit exec_wasi.**'), {
+    WINLOG_DIR: logs, SCHTASKS_DETECT_WASI: join(root, 'target/wasm32-wasip1/release/schtasks-detect.wasm'),
+  }, native.length);
+  const key = (l) => `${l.file}:${l.offset}`;
+  assert.deepEqual(records.map(key).sort(), native.map(key).sort(), 'the same hits');
+  const byKey = new Map(native.map((l) => [key(l), l]));
+  for (const r of records) {
+    const { date, ...line } = r;
+    assert.deepEqual(line, byKey.get(key(r)), key(r));
+    // The parser takes the record's time from _time.
+    assert.equal(Math.round(date * 1000), Date.parse(r._time), key(r));
+  }
   rmSync(dir, { recursive: true, force: true });
 });
