@@ -354,6 +354,18 @@ mod tests {
     }
 
     #[test]
+    fn a_crowdstrike_host_one_record_cannot_name_is_unknown() {
+        // ProcessRollup2 names its host only through another record's `aid`.
+        let rec = br#"{"event_simpleName":"ProcessRollup2","aid":"168a90e125d443beb2a4e2914985084d","ImageFileName":"\\Device\\HarddiskVolume2\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe","CommandLine":"powershell.exe -nop -w hidden -enc ZQBjAGgAbwA=","UserSid":"S-1-5-21-1","timestamp":"1625677520000"}"#;
+        let out: Value =
+            serde_json::from_str(&filter_record(rec, Rules::Pack, false).unwrap()).unwrap();
+        assert_eq!(out[KEY]["cim"]["dest"], "unknown");
+        let text = out.to_string();
+        assert!(!text.contains("\\u0000") && !text.contains("aid:"), "{text}");
+        assert!(text.contains("on unknown") || text.contains("host unknown"), "{text}");
+    }
+
+    #[test]
     fn drops_keeps_and_annotates() {
         let hit = br#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\Windows\\System32\\schtasks.exe","CommandLine":"schtasks /create /s FS02 /tn x","Hostname":"h"}"#;
         let out: Value =

@@ -5,7 +5,6 @@
 
 use super::{MAX_RECORD_BYTES, RecordReader, Sink, Sniff, first_significant};
 use crate::record::{Gate, Location, RawRecord};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -781,363 +780,388 @@ fn data_fields(data: &Map<String, Value>, rec: &mut RawRecord) {
     }
 }
 
-/// `{"Event": {...}}` text, as the `evtx` crate renders a record, read
-/// straight into `rec` with `event_shape`'s rules and without building a
-/// JSON tree: the parts are read in the order they come (the crate writes
-/// `System` first, as the document has it).
-pub(crate) fn read_event_json(text: &[u8], rec: &mut RawRecord) -> Result<(), String> {
-    use serde::de::DeserializeSeed;
-    if first_significant(text) != Some(b'{') {
-        return Err("EVTX record rendered to a non-object".into());
+#[cfg(feature = "evtx")]
+pub(crate) use rendered::read_event_json;
+
+/// Reading an event the `evtx` crate rendered as JSON text (EVTX builds only).
+#[cfg(feature = "evtx")]
+mod rendered {
+    use super::*;
+    use serde::Deserialize;
+
+    /// `{"Event": {...}}` text, as the `evtx` crate renders a record, read
+    /// straight into `rec` with `event_shape`'s rules and without building a
+    /// JSON tree: the parts are read in the order they come (the crate writes
+    /// `System` first, as the document has it).
+    pub(crate) fn read_event_json(text: &[u8], rec: &mut RawRecord) -> Result<(), String> {
+        use serde::de::DeserializeSeed;
+        if first_significant(text) != Some(b'{') {
+            return Err("EVTX record rendered to a non-object".into());
+        }
+        let mut de = serde_json::Deserializer::from_slice(text);
+        Members(rec, Part::Top)
+            .deserialize(&mut de)
+            .and_then(|()| de.end())
+            .map_err(|e| format!("EVTX record rendering invalid: {e}"))
     }
-    let mut de = serde_json::Deserializer::from_slice(text);
-    Members(rec, Part::Top)
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(|e| format!("EVTX record rendering invalid: {e}"))
-}
 
-/// Which part of an event an object is.
-#[derive(Clone, Copy, PartialEq)]
-enum Part {
-    Top,
-    Event,
-    System,
-    EventData,
-    UserData,
-    /// A child of `UserData`, whose members are fields.
-    UserDataChild,
-}
-
-/// Reads the members of one part into the record.
-struct Members<'r>(&'r mut RawRecord, Part);
-
-impl<'de> serde::de::DeserializeSeed<'de> for Members<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
+    /// Which part of an event an object is.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Part {
+        Top,
+        Event,
+        System,
+        EventData,
+        UserData,
+        /// A child of `UserData`, whose members are fields.
+        UserDataChild,
     }
-}
 
-impl<'de> serde::de::Visitor<'de> for Members<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an event part")
+    /// Reads the members of one part into the record.
+    struct Members<'r>(&'r mut RawRecord, Part);
+
+    impl<'de> serde::de::DeserializeSeed<'de> for Members<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-        use serde::de::IgnoredAny;
-        let Members(rec, part) = self;
-        let mut data_index = 0;
-        while let Some(Name(key)) = m.next_key::<Name>()? {
-            match (part, key.as_ref()) {
-                (Part::Top, "Event") => m.next_value_seed(Members(rec, Part::Event))?,
-                (Part::Event, "System") => m.next_value_seed(Members(rec, Part::System))?,
-                (Part::Event, "EventData") => m.next_value_seed(Members(rec, Part::EventData))?,
-                (Part::Event, "UserData") => m.next_value_seed(Members(rec, Part::UserData))?,
-                (Part::System, _) => {
-                    let child: SystemChild = m.next_value()?;
-                    let wanted = match key.as_ref() {
-                        "Provider" => Some(("Name", "Provider")),
-                        "TimeCreated" => Some(("SystemTime", "TimeCreated")),
-                        "Security" => Some(("UserID", "UserID")),
-                        "Execution" => Some(("ProcessID", "ExecutionProcessID")),
-                        _ => None,
-                    };
-                    if let Some((attr, field)) = wanted
-                        && let Some((_, v)) = child.attributes.iter().find(|(k, _)| k == attr)
-                    {
-                        rec.insert(field, v.clone());
+
+    impl<'de> serde::de::Visitor<'de> for Members<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an event part")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+            use serde::de::IgnoredAny;
+            let Members(rec, part) = self;
+            let mut data_index = 0;
+            while let Some(Name(key)) = m.next_key::<Name>()? {
+                match (part, key.as_ref()) {
+                    (Part::Top, "Event") => m.next_value_seed(Members(rec, Part::Event))?,
+                    (Part::Event, "System") => m.next_value_seed(Members(rec, Part::System))?,
+                    (Part::Event, "EventData") => {
+                        m.next_value_seed(Members(rec, Part::EventData))?
                     }
-                    if let Some(text) = child.text {
-                        rec.insert(key.into_owned(), text);
-                    }
-                }
-                (Part::EventData, "#attributes") => {
-                    m.next_value::<IgnoredAny>()?;
-                }
-                (Part::EventData, "Data") => {
-                    let items: DataItems = m.next_value()?;
-                    for (name, text) in items.0 {
-                        data_index += 1;
-                        if let Some(text) = text {
-                            rec.insert(name.unwrap_or_else(|| format!("Data{data_index}")), text);
+                    (Part::Event, "UserData") => m.next_value_seed(Members(rec, Part::UserData))?,
+                    (Part::System, _) => {
+                        let child: SystemChild = m.next_value()?;
+                        let wanted = match key.as_ref() {
+                            "Provider" => Some(("Name", "Provider")),
+                            "TimeCreated" => Some(("SystemTime", "TimeCreated")),
+                            "Security" => Some(("UserID", "UserID")),
+                            "Execution" => Some(("ProcessID", "ExecutionProcessID")),
+                            _ => None,
+                        };
+                        if let Some((attr, field)) = wanted
+                            && let Some((_, v)) = child.attributes.iter().find(|(k, _)| k == attr)
+                        {
+                            rec.insert(field, v.clone());
+                        }
+                        if let Some(text) = child.text {
+                            rec.insert(key.into_owned(), text);
                         }
                     }
-                }
-                (Part::EventData, _) | (Part::UserDataChild, _) => {
-                    if let Some(text) = m.next_value::<TextOf>()?.0 {
-                        rec.insert(key.into_owned(), text);
+                    (Part::EventData, "#attributes") => {
+                        m.next_value::<IgnoredAny>()?;
                     }
-                }
-                (Part::UserData, _) => m.next_value_seed(Members(rec, Part::UserDataChild))?,
-                _ => {
-                    m.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-    // A part that is not an object holds no fields.
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
-        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-}
-
-/// `text_of` of one value, read in place: an object's `#text`, an array's
-/// texts joined by spaces, a scalar as its string (`null` as empty).
-struct TextOf(Option<String>);
-
-impl<'de> serde::Deserialize<'de> for TextOf {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = TextOf;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a value")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<TextOf, E> {
-                Ok(TextOf(Some(v.to_string())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<TextOf, E> {
-                Ok(TextOf(Some(v)))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<TextOf, E> {
-                Ok(TextOf(Some(v.to_string())))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<TextOf, E> {
-                Ok(TextOf(Some(v.to_string())))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<TextOf, E> {
-                Ok(TextOf(Some(v.to_string())))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<TextOf, E> {
-                Ok(TextOf(
-                    serde_json::Number::from_f64(v).map(|n| n.to_string()),
-                ))
-            }
-            fn visit_unit<E>(self) -> Result<TextOf, E> {
-                Ok(TextOf(Some(String::new())))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<TextOf, A::Error> {
-                let mut parts = Vec::new();
-                while let Some(TextOf(t)) = a.next_element()? {
-                    parts.extend(t);
-                }
-                Ok(TextOf(Some(parts.join(" "))))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<TextOf, A::Error> {
-                let mut text = None;
-                while let Some(Name(k)) = m.next_key::<Name>()? {
-                    if k == "#text" && text.is_none() {
-                        text = Some(m.next_value::<TextOf>()?.0);
-                    } else {
-                        m.next_value::<serde::de::IgnoredAny>()?;
-                    }
-                }
-                Ok(TextOf(text.flatten()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A `System` child: its attributes (scalars only), and its text when
-/// `event_shape` would take it (not for an object without `#text`).
-struct SystemChild {
-    attributes: Vec<(String, String)>,
-    text: Option<String>,
-}
-
-impl<'de> serde::Deserialize<'de> for SystemChild {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = SystemChild;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a System child")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<SystemChild, A::Error> {
-                let mut child = SystemChild {
-                    attributes: Vec::new(),
-                    text: None,
-                };
-                let mut has_text = false;
-                while let Some(Name(k)) = m.next_key::<Name>()? {
-                    match k.as_ref() {
-                        "#attributes" => {
-                            let attrs: Attributes = m.next_value()?;
-                            if child.attributes.is_empty() {
-                                child.attributes = attrs.0;
+                    (Part::EventData, "Data") => {
+                        let items: DataItems = m.next_value()?;
+                        for (name, text) in items.0 {
+                            data_index += 1;
+                            if let Some(text) = text {
+                                rec.insert(
+                                    name.unwrap_or_else(|| format!("Data{data_index}")),
+                                    text,
+                                );
                             }
                         }
-                        "#text" if !has_text => {
-                            has_text = true;
-                            child.text = m.next_value::<TextOf>()?.0;
+                    }
+                    (Part::EventData, _) | (Part::UserDataChild, _) => {
+                        if let Some(text) = m.next_value::<TextOf>()?.0 {
+                            rec.insert(key.into_owned(), text);
                         }
-                        _ => {
+                    }
+                    (Part::UserData, _) => m.next_value_seed(Members(rec, Part::UserDataChild))?,
+                    _ => {
+                        m.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        // A part that is not an object holds no fields.
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+            while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    /// `text_of` of one value, read in place: an object's `#text`, an array's
+    /// texts joined by spaces, a scalar as its string (`null` as empty).
+    struct TextOf(Option<String>);
+
+    impl<'de> serde::Deserialize<'de> for TextOf {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = TextOf;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a value")
+                }
+                fn visit_str<E>(self, v: &str) -> Result<TextOf, E> {
+                    Ok(TextOf(Some(v.to_string())))
+                }
+                fn visit_string<E>(self, v: String) -> Result<TextOf, E> {
+                    Ok(TextOf(Some(v)))
+                }
+                fn visit_bool<E>(self, v: bool) -> Result<TextOf, E> {
+                    Ok(TextOf(Some(v.to_string())))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<TextOf, E> {
+                    Ok(TextOf(Some(v.to_string())))
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<TextOf, E> {
+                    Ok(TextOf(Some(v.to_string())))
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<TextOf, E> {
+                    Ok(TextOf(
+                        serde_json::Number::from_f64(v).map(|n| n.to_string()),
+                    ))
+                }
+                fn visit_unit<E>(self) -> Result<TextOf, E> {
+                    Ok(TextOf(Some(String::new())))
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut a: A,
+                ) -> Result<TextOf, A::Error> {
+                    let mut parts = Vec::new();
+                    while let Some(TextOf(t)) = a.next_element()? {
+                        parts.extend(t);
+                    }
+                    Ok(TextOf(Some(parts.join(" "))))
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut m: A,
+                ) -> Result<TextOf, A::Error> {
+                    let mut text = None;
+                    while let Some(Name(k)) = m.next_key::<Name>()? {
+                        if k == "#text" && text.is_none() {
+                            text = Some(m.next_value::<TextOf>()?.0);
+                        } else {
                             m.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
+                    Ok(TextOf(text.flatten()))
                 }
-                Ok(child)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                a: A,
-            ) -> Result<SystemChild, A::Error> {
-                let text = TextOf::deserialize(serde::de::value::SeqAccessDeserializer::new(a))?;
-                Ok(SystemChild {
-                    attributes: Vec::new(),
-                    text: text.0,
-                })
-            }
-            fn visit_str<E>(self, v: &str) -> Result<SystemChild, E> {
-                Ok(scalar_child(v.to_string()))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<SystemChild, E> {
-                Ok(scalar_child(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<SystemChild, E> {
-                Ok(scalar_child(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<SystemChild, E> {
-                Ok(scalar_child(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<SystemChild, E> {
-                Ok(SystemChild {
-                    attributes: Vec::new(),
-                    text: serde_json::Number::from_f64(v).map(|n| n.to_string()),
-                })
-            }
-            fn visit_unit<E>(self) -> Result<SystemChild, E> {
-                Ok(scalar_child(String::new()))
-            }
+            d.deserialize_any(V)
         }
-        d.deserialize_any(V)
     }
-}
 
-fn scalar_child(text: String) -> SystemChild {
-    SystemChild {
-        attributes: Vec::new(),
-        text: Some(text),
+    /// A `System` child: its attributes (scalars only), and its text when
+    /// `event_shape` would take it (not for an object without `#text`).
+    struct SystemChild {
+        attributes: Vec<(String, String)>,
+        text: Option<String>,
     }
-}
 
-/// An `#attributes` object: its scalar members as text.
-struct Attributes(Vec<(String, String)>);
-
-impl<'de> serde::Deserialize<'de> for Attributes {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Attributes;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("attributes")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<Attributes, A::Error> {
-                let mut out = Vec::new();
-                while let Some(Name(k)) = m.next_key::<Name>()? {
-                    let value: serde_json::Value = m.next_value()?;
-                    if let Some(v) = scalar(&value) {
-                        out.push((k.into_owned(), v));
+    impl<'de> serde::Deserialize<'de> for SystemChild {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = SystemChild;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a System child")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut m: A,
+                ) -> Result<SystemChild, A::Error> {
+                    let mut child = SystemChild {
+                        attributes: Vec::new(),
+                        text: None,
+                    };
+                    let mut has_text = false;
+                    while let Some(Name(k)) = m.next_key::<Name>()? {
+                        match k.as_ref() {
+                            "#attributes" => {
+                                let attrs: Attributes = m.next_value()?;
+                                if child.attributes.is_empty() {
+                                    child.attributes = attrs.0;
+                                }
+                            }
+                            "#text" if !has_text => {
+                                has_text = true;
+                                child.text = m.next_value::<TextOf>()?.0;
+                            }
+                            _ => {
+                                m.next_value::<serde::de::IgnoredAny>()?;
+                            }
+                        }
                     }
+                    Ok(child)
                 }
-                Ok(Attributes(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// `EventData.Data`: one item or an array of them, each `(name, text)`.
-struct DataItems(Vec<(Option<String>, Option<String>)>);
-
-impl<'de> serde::Deserialize<'de> for DataItems {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = DataItems;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("Data")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> Result<DataItems, A::Error> {
-                let mut out = Vec::new();
-                while let Some(item) = a.next_element::<serde_json::Value>()? {
-                    out.push(data_item(&item));
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    a: A,
+                ) -> Result<SystemChild, A::Error> {
+                    let text =
+                        TextOf::deserialize(serde::de::value::SeqAccessDeserializer::new(a))?;
+                    Ok(SystemChild {
+                        attributes: Vec::new(),
+                        text: text.0,
+                    })
                 }
-                Ok(DataItems(out))
+                fn visit_str<E>(self, v: &str) -> Result<SystemChild, E> {
+                    Ok(scalar_child(v.to_string()))
+                }
+                fn visit_bool<E>(self, v: bool) -> Result<SystemChild, E> {
+                    Ok(scalar_child(v.to_string()))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<SystemChild, E> {
+                    Ok(scalar_child(v.to_string()))
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<SystemChild, E> {
+                    Ok(scalar_child(v.to_string()))
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<SystemChild, E> {
+                    Ok(SystemChild {
+                        attributes: Vec::new(),
+                        text: serde_json::Number::from_f64(v).map(|n| n.to_string()),
+                    })
+                }
+                fn visit_unit<E>(self) -> Result<SystemChild, E> {
+                    Ok(scalar_child(String::new()))
+                }
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<DataItems, A::Error> {
-                let item = serde_json::Value::deserialize(
-                    serde::de::value::MapAccessDeserializer::new(m),
-                )?;
-                Ok(DataItems(vec![data_item(&item)]))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<DataItems, E> {
-                Ok(DataItems(vec![(None, Some(v.to_string()))]))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<DataItems, E> {
-                Ok(DataItems(vec![(None, Some(v.to_string()))]))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<DataItems, E> {
-                Ok(DataItems(vec![(None, Some(v.to_string()))]))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<DataItems, E> {
-                Ok(DataItems(vec![(None, Some(v.to_string()))]))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<DataItems, E> {
-                let item = serde_json::Number::from_f64(v).map(serde_json::Value::Number);
-                Ok(DataItems(vec![data_item(&item.unwrap_or_default())]))
-            }
-            fn visit_unit<E>(self) -> Result<DataItems, E> {
-                Ok(DataItems(vec![(None, Some(String::new()))]))
-            }
+            d.deserialize_any(V)
         }
-        d.deserialize_any(V)
     }
-}
 
-/// One `<Data>` item as `data_fields` reads it.
-fn data_item(item: &Value) -> (Option<String>, Option<String>) {
-    match item {
-        Value::Object(o) => {
-            let name = o
-                .get("@Name")
-                .or_else(|| o.get("#attributes").and_then(|a| a.get("Name")))
-                .and_then(scalar);
-            let text = o.get("#text").and_then(text_of).unwrap_or_default();
-            (name, Some(text))
+    fn scalar_child(text: String) -> SystemChild {
+        SystemChild {
+            attributes: Vec::new(),
+            text: Some(text),
         }
-        v => (None, text_of(v)),
+    }
+
+    /// An `#attributes` object: its scalar members as text.
+    struct Attributes(Vec<(String, String)>);
+
+    impl<'de> serde::Deserialize<'de> for Attributes {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Attributes;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("attributes")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut m: A,
+                ) -> Result<Attributes, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(Name(k)) = m.next_key::<Name>()? {
+                        let value: serde_json::Value = m.next_value()?;
+                        if let Some(v) = scalar(&value) {
+                            out.push((k.into_owned(), v));
+                        }
+                    }
+                    Ok(Attributes(out))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+
+    /// `EventData.Data`: one item or an array of them, each `(name, text)`.
+    struct DataItems(Vec<(Option<String>, Option<String>)>);
+
+    impl<'de> serde::Deserialize<'de> for DataItems {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = DataItems;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("Data")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut a: A,
+                ) -> Result<DataItems, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(item) = a.next_element::<serde_json::Value>()? {
+                        out.push(data_item(&item));
+                    }
+                    Ok(DataItems(out))
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    m: A,
+                ) -> Result<DataItems, A::Error> {
+                    let item = serde_json::Value::deserialize(
+                        serde::de::value::MapAccessDeserializer::new(m),
+                    )?;
+                    Ok(DataItems(vec![data_item(&item)]))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<DataItems, E> {
+                    Ok(DataItems(vec![(None, Some(v.to_string()))]))
+                }
+                fn visit_bool<E>(self, v: bool) -> Result<DataItems, E> {
+                    Ok(DataItems(vec![(None, Some(v.to_string()))]))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<DataItems, E> {
+                    Ok(DataItems(vec![(None, Some(v.to_string()))]))
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<DataItems, E> {
+                    Ok(DataItems(vec![(None, Some(v.to_string()))]))
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<DataItems, E> {
+                    let item = serde_json::Number::from_f64(v).map(serde_json::Value::Number);
+                    Ok(DataItems(vec![data_item(&item.unwrap_or_default())]))
+                }
+                fn visit_unit<E>(self) -> Result<DataItems, E> {
+                    Ok(DataItems(vec![(None, Some(String::new()))]))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// One `<Data>` item as `data_fields` reads it.
+    fn data_item(item: &Value) -> (Option<String>, Option<String>) {
+        match item {
+            Value::Object(o) => {
+                let name = o
+                    .get("@Name")
+                    .or_else(|| o.get("#attributes").and_then(|a| a.get("Name")))
+                    .and_then(scalar);
+                let text = o.get("#text").and_then(text_of).unwrap_or_default();
+                (name, Some(text))
+            }
+            v => (None, text_of(v)),
+        }
     }
 }
 

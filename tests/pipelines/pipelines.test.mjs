@@ -229,3 +229,35 @@ test('node:wasi: a 3 MB matching record streams out under --no-turbo-fast-api-ca
   assert.equal(line.detection.remote_target, 'BIG3');
   assert.equal(line.command_line, cmd);
 });
+
+test('the WASI command started with no arguments at all (as Fluent Bit\'s exec_wasi starts it) streams the hits of its preopened directories', (t) => {
+  if (!hasData) return t.skip('../shared/data is absent');
+  const run = (preopens) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wasi-noargs-'));
+    const out = openSync(join(dir, 'out'), 'w');
+    const err = openSync(join(dir, 'err'), 'w');
+    // args: [] is argc 0, not even a program name.
+    const wasi = new WASI({ version: 'preview1', args: [], env: {}, preopens, stdout: out, stderr: err, returnOnExit: true });
+    const code = wasi.start(new WebAssembly.Instance(wasiModule, wasi.getImportObject()));
+    closeSync(out);
+    closeSync(err);
+    return [code, readFileSync(join(dir, 'out'), 'utf8'), readFileSync(join(dir, 'err'), 'utf8')];
+  };
+  const a = 'Security-Datasets/datasets/atomic/windows/lateral_movement/host';
+  const b = 'attack_data/datasets/attack_techniques/T1053.005/atomic_red_team';
+  const [code, out, errors] = run({ '/a': join(data, a), '/b': join(data, b) });
+  // Exit status 1, as natively: /b holds a YAML file that is not a log, said on stderr.
+  assert.equal(code, 1);
+  assert.match(errors, /\/b\/atomic_red_team\.yml: unrecognised content/);
+  const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+  const native = (dir) => spawnSync(join(root, 'target/release/schtasks-detect'), ['--stream', dir]).stdout.toString().trim().split('\n').map((l) => JSON.parse(l));
+  // Both directories, in preopen order, each line as the native --stream gives it (paths differ by prefix).
+  const strip = (l, prefix) => ({ ...l, file: l.file.slice(prefix.length) });
+  assert.deepEqual(lines.map((l) => strip(l, l.file.startsWith('/a') ? '/a' : '/b')),
+    [...native(join(data, a)).map((l) => strip(l, join(data, a))), ...native(join(data, b)).map((l) => strip(l, join(data, b)))]);
+  assert.equal(lines.length, 6);
+  // Nothing preopened: nothing to read, said as usual.
+  const [none, , err] = run({});
+  assert.equal(none, 2);
+  assert.match(err, /no input/);
+});
