@@ -58,13 +58,13 @@ grep -q 'cachedUint8ArrayMemory0 = null' pkg/node/schtasks_detect.js
   echo "import * as glue from './schtasks_detect.js';"
   echo "export { default, initSync } from './schtasks_detect.js';"
   cat src/js/guard.js
-  echo "export { Detector, detect, detectBytes, toCsv, rule, manifest, packRules, restarts, __trap };"
+  echo "export { Detector, Cutter, detect, detectBytes, toCsv, rule, manifest, packRules, restarts, __trap };"
 } > pkg/web/index.js
 {
   echo "'use strict';"
   echo "const glue = require('./schtasks_detect.js');"
   cat src/js/guard.js
-  echo "module.exports = { Detector, detect, detectBytes, toCsv, rule, manifest, packRules, restarts, __trap };"
+  echo "module.exports = { Detector, Cutter, detect, detectBytes, toCsv, rule, manifest, packRules, restarts, __trap };"
 } > pkg/node/index.js
 for t in web node; do
   cat > pkg/$t/index.d.ts <<'TS'

@@ -291,6 +291,18 @@ export interface RuleDefinition {
   drilldown_searches: { name: string; search: string; earliest_offset: string; latest_offset: string }[];
 }
 
+/** Where one piece of a large file starts and how it ends (Cutter). */
+export interface PieceBounds {
+  format: "json" | "evtx";
+  /** Bytes and lines before the piece. */
+  offset: number;
+  line: number;
+  /** Its length in bytes; absent: to the end of the file. */
+  length?: number;
+  /** Another piece follows (its end is a cut, not the file's end). */
+  cut: boolean;
+}
+
 /** A raw event in any shape the readers know (flat, Event.System/EventData, winlog.*, result._raw, Falcon), or CIM form. */
 export type RawEvent = Record<string, unknown>;
 "#;
@@ -317,6 +329,8 @@ extern "C" {
     pub type JsItems;
     #[wasm_bindgen(typescript_type = "Manifest")]
     pub type JsManifest;
+    #[wasm_bindgen(typescript_type = "PieceBounds[]")]
+    pub type JsPieces;
     #[wasm_bindgen(typescript_type = "PackRuleInfo[]")]
     pub type JsPack;
 }
@@ -625,6 +639,102 @@ impl WasmDetector {
         self.inner.begin_piece(&file_name, at, cut);
         self.file = Some(file_name);
         Ok(())
+    }
+}
+
+/// Cuts one large file into pieces that workers read together, where the
+/// CLI's `--threads` cuts (`input::split`): EVTX at chunks, UTF-8 JSON before
+/// a line opening an object. It sees every byte once (for the line numbers)
+/// and keeps none: the workers read their pieces from the file themselves
+/// (`Detector.beginPiece`), and their `partial()`s, merged in piece order,
+/// are the result of one Detector reading the file whole.
+#[wasm_bindgen(js_name = Cutter)]
+pub struct WasmCutter {
+    splitter: Option<crate::input::split::Splitter>,
+    pieces: Vec<crate::input::split::Piece>,
+}
+
+/// One piece's bounds, for JavaScript.
+#[derive(Serialize)]
+struct Bounds {
+    format: crate::input::Format,
+    offset: u64,
+    line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    length: Option<u64>,
+    cut: bool,
+}
+
+impl Bounds {
+    fn of(piece: &crate::input::split::Piece) -> Bounds {
+        Bounds {
+            format: piece.at.format,
+            offset: piece.at.offset,
+            line: piece.at.line,
+            length: Some(piece.bytes.len() as u64),
+            cut: piece.cut,
+        }
+    }
+}
+
+#[wasm_bindgen(js_class = Cutter)]
+impl WasmCutter {
+    /// A cutter for a file whose first bytes (64 KiB, or all of it) are
+    /// `first`, aiming at pieces of `target` bytes; `undefined` when such a
+    /// file is read whole (gzip, UTF-16, XML, CSV, not JSON). Push `first`
+    /// too: it is only looked at here.
+    pub fn start(first: &[u8], target: f64) -> Option<WasmCutter> {
+        let format = crate::input::split::splittable(first)?;
+        let target = if target.is_finite() && target >= 1.0 {
+            target.min(u32::MAX as f64) as usize
+        } else {
+            crate::input::split::PIECE_BYTES
+        };
+        Some(WasmCutter {
+            splitter: Some(crate::input::split::Splitter::new(format, target)),
+            pieces: Vec::new(),
+        })
+    }
+
+    /// The next bytes of the file; returns the pieces they complete. Once no
+    /// cut is found for 64 MiB (one pretty-printed array, say), the rest of
+    /// the file is one piece: `push` returns it (without `length`) and the
+    /// cutter wants nothing more (`done`).
+    pub fn push(&mut self, bytes: &[u8]) -> Result<JsPieces, JsError> {
+        let mut out = Vec::new();
+        if let Some(splitter) = self.splitter.as_mut() {
+            splitter.push(bytes, &mut self.pieces);
+            out.extend(self.pieces.drain(..).map(|p| Bounds::of(&p)));
+            if splitter.gave_up()
+                && let Some(splitter) = self.splitter.take()
+            {
+                let (_, at) = splitter.into_rest();
+                out.push(Bounds {
+                    format: at.format,
+                    offset: at.offset,
+                    line: at.line,
+                    length: None,
+                    cut: false,
+                });
+            }
+        }
+        Ok(to_js(&out)?.unchecked_into())
+    }
+
+    /// True once the last piece was returned.
+    pub fn done(&self) -> bool {
+        self.splitter.is_none()
+    }
+
+    /// The end of the file: returns the last piece (none when `done`).
+    pub fn finish(&mut self) -> Result<JsPieces, JsError> {
+        let out: Vec<Bounds> = self
+            .splitter
+            .take()
+            .map(|s| Bounds::of(&s.finish()))
+            .into_iter()
+            .collect();
+        Ok(to_js(&out)?.unchecked_into())
     }
 }
 

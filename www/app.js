@@ -1,6 +1,7 @@
 // The page: controls, the worker's progress, and the results. Every value
 // that comes from a log is written with textContent (never as HTML).
 import { sampleFiles } from './sample.js';
+import { Pool } from './pool.js';
 
 const $ = (id) => document.getElementById(id);
 const ROW_COLUMNS = ['process_name', 'process', 'parent_process_name', 'dest', 'user', 'count', 'firstTime', 'lastTime', 'remote_target'];
@@ -22,6 +23,15 @@ const state = { files: [], result: null, sort: { key: null, dir: 1 }, running: f
 window.__schtasks = state; // for the end-to-end tests and the curious
 
 const worker = new Worker('./worker.js', { type: 'module' });
+
+// How many workers read: every core, up to 8 (each holds its own wasm
+// instance); `?workers=N` chooses (1: this page's worker alone, no pool).
+// `?pieceBytes=` and `?wholeBelow=` tune the cutting (tests).
+const params = new URLSearchParams(location.search);
+const numberParam = (name) => (params.has(name) && Number.isFinite(Number(params.get(name))) ? Number(params.get(name)) : undefined);
+const WORKERS = Math.max(1, Math.min(16, numberParam('workers') ?? Math.min(navigator.hardwareConcurrency || 1, 8)));
+const TUNING = { pieceBytes: numberParam('pieceBytes'), wholeBelow: numberParam('wholeBelow') };
+let pool = null;
 worker.onmessage = (e) => {
   const m = e.data;
   if (m.type === 'ready') {
@@ -32,7 +42,7 @@ worker.onmessage = (e) => {
   } else if (m.type === 'progress') {
     showProgress(m);
   } else if (m.type === 'result') {
-    state.lastRun = { seconds: m.seconds, peakMemory: m.peakMemory };
+    state.lastRun = { seconds: m.seconds, peakMemory: m.peakMemory, workers: 1 };
     done(`Done in ${m.seconds.toFixed(2)} s.`);
     render(m.result);
   } else if (m.type === 'cancelled') {
@@ -118,7 +128,25 @@ function start(files) {
   $('progress-box').dataset.fraction = '0';
   $('progress-text').textContent = '';
   setStatus(`Reading ${files.length} file(s), ${fmtBytes(files.reduce((n, f) => n + f.size, 0))}…`);
-  worker.postMessage({ type: 'run', files, options: options() });
+  if (WORKERS === 1) {
+    worker.postMessage({ type: 'run', files, options: options() });
+    return;
+  }
+  pool ??= new Pool(WORKERS);
+  const started = performance.now();
+  pool.read(files, options(), (p) => showProgress({ ...p, eventsPerSec: p.events / Math.max(1e-3, (performance.now() - started) / 1000), peakMemory: p.memoryBytes }), TUNING)
+    .then((r) => {
+      if (r.cancelled) {
+        done(`Cancelled after ${fmtBytes(r.bytesDone)} of ${fmtBytes(r.totalBytes)}.`);
+        document.body.dataset.state = 'cancelled';
+        return;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      state.lastRun = { seconds, peakMemory: r.peakMemory, workers: pool.size };
+      done(`Done in ${seconds.toFixed(2)} s on ${pool.size} workers.`);
+      render(r.result);
+    })
+    .catch((err) => done(`Error: ${err.message}`, true));
 }
 
 function done(text, isError = false) {
@@ -135,7 +163,8 @@ function showProgress(m) {
   $('progress').value = frac;
   $('progress-text').textContent =
     `${fmtBytes(m.bytesDone)} of ${fmtBytes(m.totalBytes)} · ${Math.round(m.eventsPerSec).toLocaleString('en')} events/s · ` +
-    `${m.events.toLocaleString('en')} events, ${m.hits} hits · file ${m.fileIndex + 1}/${m.fileCount}: ${m.file}`;
+    `${m.events.toLocaleString('en')} events, ${m.hits} hits · ` +
+    (m.workers ? `${m.workers} workers` : `file ${m.fileIndex + 1}/${m.fileCount}: ${m.file}`);
   $('progress-box').dataset.fraction = frac.toFixed(4);
   $('progress-box').dataset.memory = String(m.peakMemory);
 }
@@ -169,7 +198,11 @@ $('rule-file').addEventListener('change', async (e) => {
   renderUserRules();
   start(state.files);
 });
-$('cancel').addEventListener('click', () => { worker.postMessage({ type: 'cancel' }); setStatus('Cancelling…'); });
+$('cancel').addEventListener('click', () => {
+  worker.postMessage({ type: 'cancel' });
+  pool?.cancel();
+  setStatus('Cancelling…');
+});
 $('apply').addEventListener('click', () => start(state.files));
 $('filter').addEventListener('keydown', (e) => { if (e.key === 'Enter') start(state.files); });
 for (const r of document.querySelectorAll('input[name=mode]')) r.addEventListener('change', () => start(state.files));

@@ -1,6 +1,6 @@
 // The page's worker: streams each file into the wasm Detector, so the page
 // stays responsive and memory holds the aggregate state, not the files.
-import init, { Detector, toCsv, packRules, manifest } from './pkg/web/index.js';
+import init, { Cutter, Detector, toCsv, packRules, manifest } from './pkg/web/index.js';
 
 let wasm = null;
 let cancelled = false;
@@ -71,8 +71,117 @@ async function run(files, options) {
   });
 }
 
+// ---- the pool's jobs (pool.js): pieces, cutting, merging ----
+
+/** Streams `blob` into `sink`, yielding now and then so that a cancel gets through; false when cancelled. */
+async function streamInto(blob, sink) {
+  const reader = blob.stream().getReader();
+  let lastYield = performance.now();
+  for (;;) {
+    const { value, done: end } = await reader.read();
+    if (end) return true;
+    if (performance.now() - lastYield > 50) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      lastYield = performance.now();
+    }
+    if (cancelled) {
+      await reader.cancel();
+      return false;
+    }
+    sink(value);
+  }
+}
+
+/** One job: a whole file, or one piece of a large one; answers with its partial result. */
+async function job({ id, file, bounds, options }) {
+  await ready;
+  const detector = new Detector(options);
+  try {
+    let blob = file;
+    if (bounds) {
+      detector.beginPiece(file.name, bounds.format, bounds.offset, bounds.line, bounds.cut);
+      blob = file.slice(bounds.offset, bounds.length === undefined ? file.size : bounds.offset + bounds.length);
+    }
+    let bytes = 0;
+    let lastPost = 0;
+    const post = () => {
+      const p = detector.progress();
+      postMessage({ type: 'job-progress', id, bytes, events: p.events, hits: p.hits, ruleHits: p.rule_hits, memoryBytes: memoryBytes() });
+    };
+    const read = await streamInto(blob, (value) => {
+      detector.push(value, file.name);
+      bytes += value.length;
+      if (performance.now() - lastPost > 100) {
+        lastPost = performance.now();
+        post();
+      }
+    });
+    if (!read) return postMessage({ type: 'cancelled' });
+    detector.endFile();
+    post();
+    postMessage({ type: 'partial', id, text: detector.partial(), memoryBytes: memoryBytes() });
+  } finally {
+    detector.free();
+  }
+}
+
+/** Finds where a large file can be cut; sends the pieces' bounds as they are found. */
+async function cut({ id, file, target }) {
+  await ready;
+  const first = new Uint8Array(await file.slice(0, 64 << 10).arrayBuffer());
+  const cutter = Cutter.start(first, target);
+  if (!cutter) return postMessage({ type: 'pieces', id, pieces: [{ whole: true }], last: true });
+  try {
+    const read = await streamInto(file, (value) => {
+      if (cutter.done()) return;
+      const pieces = cutter.push(value);
+      if (pieces.length) postMessage({ type: 'pieces', id, pieces, last: cutter.done() });
+    });
+    if (!read) return postMessage({ type: 'cancelled' });
+    if (!cutter.done()) postMessage({ type: 'pieces', id, pieces: cutter.finish(), last: true });
+  } finally {
+    cutter.free();
+  }
+}
+
+let merger = null;
+
+/** Merges the jobs' partial results, in input order, into the result one Detector gives. */
+async function merge(msg) {
+  await ready;
+  if (msg.type === 'merge-begin') {
+    merger?.free();
+    merger = new Detector(msg.options);
+  } else if (msg.type === 'merge-part') {
+    merger.merge(msg.text);
+  } else {
+    const result = merger.finish();
+    merger.free();
+    merger = null;
+    postMessage({ type: 'merged', result, memoryBytes: memoryBytes() });
+  }
+}
+
+const fail = (err) => postMessage({ type: 'error', message: String(err && err.message ? err.message : err) });
+// Merge messages run one after another, in the order they came.
+let merging = Promise.resolve();
+
 onmessage = (e) => {
   const msg = e.data;
+  if (msg.type === 'job') {
+    cancelled = false;
+    job(msg).catch(fail);
+    return;
+  }
+  if (msg.type === 'cut') {
+    cancelled = false;
+    cut(msg).catch(fail);
+    return;
+  }
+  if (msg.type.startsWith('merge-')) {
+    merging = merging.then(() => merge(msg)).catch(fail);
+    return;
+  }
   if (msg.type === 'csv') {
     // Exports are written by the engine's one CSV writer (formulas neutralised).
     ready.then(() => postMessage({ type: 'csv', id: msg.id, text: toCsv(msg.columns, msg.items) }))

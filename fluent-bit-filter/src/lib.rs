@@ -361,8 +361,14 @@ mod tests {
             serde_json::from_str(&filter_record(rec, Rules::Pack, false).unwrap()).unwrap();
         assert_eq!(out[KEY]["cim"]["dest"], "unknown");
         let text = out.to_string();
-        assert!(!text.contains("\\u0000") && !text.contains("aid:"), "{text}");
-        assert!(text.contains("on unknown") || text.contains("host unknown"), "{text}");
+        assert!(
+            !text.contains("\\u0000") && !text.contains("aid:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("on unknown") || text.contains("host unknown"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -65,6 +65,28 @@ class Detector {
   [Symbol.dispose]() { this.free(); }
 }
 
+/** Cuts a large file where workers can share it (see the Rust docs); no state worth guarding across a restart. */
+class Cutter {
+  #inner;
+  #generation;
+  static start(first, target) {
+    const inner = guarded(() => glue.Cutter.start(first, target));
+    if (!inner) return undefined;
+    const c = new Cutter();
+    c.#inner = inner;
+    c.#generation = generation;
+    return c;
+  }
+  #call(method) {
+    if (this.#generation !== generation) throw new Error('this Cutter was lost when the engine restarted after an internal error');
+    return guarded(() => method(this.#inner));
+  }
+  push(bytes) { return this.#call((c) => c.push(bytes)); }
+  done() { return this.#call((c) => c.done()); }
+  finish() { return this.#call((c) => c.finish()); }
+  free() { if (this.#generation === generation && this.#inner.__wbg_ptr) this.#inner.free(); }
+}
+
 const detect = (events, options) => guarded(() => glue.detect(events, options));
 const detectBytes = (bytes, fileName, options) => guarded(() => glue.detectBytes(bytes, fileName, options));
 const toCsv = (columns, items) => guarded(() => glue.toCsv(columns, items));

@@ -5,10 +5,11 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { cli, data, hasData, nativeJson, root } from '../wasm/helpers.mjs';
+import { writeLog } from './logs.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const out = join(root, 'test-output');
@@ -310,32 +311,3 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
     server.kill();
   }
 });
-
-/** Writes a Sysmon NXLog-style JSON-lines log of about `bytes`, a hit every 5000 lines. */
-async function writeLog(path, bytes) {
-  const ws = createWriteStream(path);
-  let written = 0;
-  let lines = 0;
-  let hits = 0;
-  while (written < bytes) {
-    const hit = lines % 5000 === 0;
-    if (hit) hits++;
-    const line = JSON.stringify({
-      EventTime: '2024-02-01 10:00:00', Hostname: `WKS-${lines % 50}.corp.example`, EventID: hit ? 1 : (lines % 3 ? 1 : 3),
-      SourceName: 'Microsoft-Windows-Sysmon', Channel: 'Microsoft-Windows-Sysmon/Operational', RecordNumber: lines + 1,
-      UtcTime: `2024-02-01 10:${String(Math.floor(lines / 60000) % 60).padStart(2, '0')}:${String(Math.floor(lines / 1000) % 60).padStart(2, '0')}.000`,
-      ProcessGuid: `{E2A3D6B1-11D7-5F25-0000-${String(lines).padStart(12, '0')}}`, ProcessId: String(lines % 65536),
-      Image: hit ? 'C:\\Windows\\System32\\schtasks.exe' : 'C:\\Windows\\System32\\svchost.exe',
-      CommandLine: hit ? `schtasks /create /s SRV-${lines % 7} /tn t${lines % 3} /tr c:\\x.exe /sc once /st 00:00` : 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s Schedule',
-      User: 'CORP\\svc', ParentImage: 'C:\\Windows\\System32\\services.exe', ParentCommandLine: 'C:\\Windows\\system32\\services.exe',
-      Hashes: 'SHA256=A9A4FD9C1BB7C5CF8F77F761CAE60F4AC4AFB8DAEEBB46B3AD6983D5E599CDC1', IntegrityLevel: 'System',
-      Message: 'Process Create: '.padEnd(400, '.'),
-    }) + '\n';
-    if (!ws.write(line)) await once(ws, 'drain');
-    written += line.length;
-    lines++;
-  }
-  ws.end();
-  await once(ws, 'finish');
-  return { lines, hits };
-}
