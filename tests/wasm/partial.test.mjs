@@ -78,3 +78,43 @@ test('a partial made in wasm merges in the CLI like its own', { skip: !hasData }
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('Cutter: bounds that tile the file, pushed in any slices, whose pieces merge into the single Detector', { skip: !hasData }, () => {
+  const evtx = corpus().find((f) => f.endsWith('.evtx') && readFileSync(join(data, f)).length > 400 << 10);
+  for (const name of ['attack_data/datasets/attack_techniques/T1053.005/atomic_red_team/attack_data.txt', evtx]) {
+    const bytes = readFileSync(join(data, name));
+    const single = new wasm.Detector(options);
+    feed(single, bytes, name);
+    const want = plain(single.finish());
+    for (const [target, slice] of [[100 << 10, 7777], [1, 65536]]) {
+      const cutter = wasm.Cutter.start(bytes.subarray(0, 64 << 10), target);
+      assert.ok(cutter, name);
+      const bounds = [];
+      for (let at = 0; at < bytes.length; at += slice) bounds.push(...cutter.push(bytes.subarray(at, at + slice)));
+      bounds.push(...cutter.finish());
+      cutter.free();
+      // Contiguous from 0 to the end, each starting at its line, only the last not cut.
+      let offset = 0;
+      for (const [i, b] of bounds.entries()) {
+        assert.equal(b.offset, offset, `${name} piece ${i}`);
+        assert.equal(b.format, name.endsWith('.evtx') ? 'evtx' : 'json');
+        if (b.format === 'json') assert.equal(b.line, bytes.subarray(0, b.offset).filter((c) => c === 0x0a).length);
+        assert.equal(b.cut, i < bounds.length - 1);
+        offset += b.length;
+      }
+      assert.equal(offset, bytes.length);
+      assert.ok(bounds.length >= (target === 1 ? 6 : 3), `${bounds.length} pieces`);
+      const merged = new wasm.Detector(options);
+      for (const b of bounds) {
+        const d = new wasm.Detector(options);
+        d.beginPiece(name, b.format, b.offset, b.line, b.cut);
+        d.push(bytes.subarray(b.offset, b.offset + b.length));
+        merged.merge(d.partial());
+      }
+      assert.deepEqual(plain(merged.finish()), want, `${name}: pieces of ${target}`);
+    }
+  }
+  // Files read whole are not cut.
+  assert.equal(wasm.Cutter.start(Buffer.from([0x1f, 0x8b, 8, 0]), 1024), undefined);
+  assert.equal(wasm.Cutter.start(Buffer.from('<Event xmlns="x"><System/></Event>'), 1024), undefined);
+});
