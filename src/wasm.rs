@@ -650,13 +650,13 @@ impl WasmDetector {
 /// are the result of one Detector reading the file whole.
 #[wasm_bindgen(js_name = Cutter)]
 pub struct WasmCutter {
-    splitter: Option<crate::input::split::Splitter>,
-    pieces: Vec<crate::input::split::Piece>,
+    cuts: Option<crate::input::split::Cuts>,
+    found: Vec<crate::input::split::Bounds>,
 }
 
 /// One piece's bounds, for JavaScript.
 #[derive(Serialize)]
-struct Bounds {
+struct PieceBounds {
     format: crate::input::Format,
     offset: u64,
     line: u64,
@@ -665,14 +665,14 @@ struct Bounds {
     cut: bool,
 }
 
-impl Bounds {
-    fn of(piece: &crate::input::split::Piece) -> Bounds {
-        Bounds {
-            format: piece.at.format,
-            offset: piece.at.offset,
-            line: piece.at.line,
-            length: Some(piece.bytes.len() as u64),
-            cut: piece.cut,
+impl PieceBounds {
+    fn of(b: &crate::input::split::Bounds) -> PieceBounds {
+        PieceBounds {
+            format: b.at.format,
+            offset: b.at.offset,
+            line: b.at.line,
+            length: Some(b.len),
+            cut: b.cut,
         }
     }
 }
@@ -691,8 +691,8 @@ impl WasmCutter {
             crate::input::split::PIECE_BYTES
         };
         Some(WasmCutter {
-            splitter: Some(crate::input::split::Splitter::new(format, target)),
-            pieces: Vec::new(),
+            cuts: Some(crate::input::split::Cuts::new(format, target)),
+            found: Vec::new(),
         })
     }
 
@@ -702,14 +702,14 @@ impl WasmCutter {
     /// cutter wants nothing more (`done`).
     pub fn push(&mut self, bytes: &[u8]) -> Result<JsPieces, JsError> {
         let mut out = Vec::new();
-        if let Some(splitter) = self.splitter.as_mut() {
-            splitter.push(bytes, &mut self.pieces);
-            out.extend(self.pieces.drain(..).map(|p| Bounds::of(&p)));
-            if splitter.gave_up()
-                && let Some(splitter) = self.splitter.take()
+        if let Some(cuts) = self.cuts.as_mut() {
+            cuts.push(bytes, &mut self.found);
+            out.extend(self.found.drain(..).map(|b| PieceBounds::of(&b)));
+            if cuts.gave_up()
+                && let Some(cuts) = self.cuts.take()
             {
-                let (_, at) = splitter.into_rest();
-                out.push(Bounds {
+                let at = cuts.start();
+                out.push(PieceBounds {
                     format: at.format,
                     offset: at.offset,
                     line: at.line,
@@ -723,15 +723,15 @@ impl WasmCutter {
 
     /// True once the last piece was returned.
     pub fn done(&self) -> bool {
-        self.splitter.is_none()
+        self.cuts.is_none()
     }
 
     /// The end of the file: returns the last piece (none when `done`).
     pub fn finish(&mut self) -> Result<JsPieces, JsError> {
-        let out: Vec<Bounds> = self
-            .splitter
+        let out: Vec<PieceBounds> = self
+            .cuts
             .take()
-            .map(|s| Bounds::of(&s.finish()))
+            .map(|c| PieceBounds::of(&c.finish()))
             .into_iter()
             .collect();
         Ok(to_js(&out)?.unchecked_into())

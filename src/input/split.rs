@@ -54,41 +54,97 @@ impl Piece {
     }
 }
 
-/// Cuts an input pushed in any slices into pieces of about `target` bytes.
-pub struct Splitter {
+/// Where one piece lies: its start, its length, and whether its end is a cut.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    pub at: Resume,
+    pub len: u64,
+    pub cut: bool,
+}
+
+/// Finds where an input pushed in any slices is cut into pieces of about
+/// `target` bytes. It sees every byte once and keeps none of them (what is
+/// read elsewhere, by workers reading their own pieces, needs only the
+/// bounds); `Splitter` carries the bytes along.
+///
+/// A piece ends, once it holds `target` bytes, at the last cut seen so far;
+/// with no cut in `MAX_CARRY` bytes the cutter gives up and the rest is one
+/// piece.
+pub struct Cuts {
     format: Format,
-    target: usize,
-    carry: Vec<u8>,
-    /// Offset and lines before `carry`.
-    at: Resume,
+    target: u64,
+    /// Where the current piece starts.
+    start: Resume,
+    /// Bytes and newlines seen.
+    seen: u64,
+    lines: u64,
+    /// The last cut seen past `start`, with the newlines before it.
+    last_cut: Option<(u64, u64)>,
+    /// The last byte seen was a newline (a cut is `\n{` across two slices too).
+    after_newline: bool,
     gave_up: bool,
 }
 
-impl Splitter {
-    pub fn new(format: Format, target: usize) -> Splitter {
-        Splitter {
+impl Cuts {
+    pub fn new(format: Format, target: usize) -> Cuts {
+        Cuts {
             format,
-            target: target.max(1),
-            carry: Vec::new(),
-            at: Resume {
+            target: target.max(1) as u64,
+            start: Resume {
                 format,
                 offset: 0,
                 line: 0,
             },
+            seen: 0,
+            lines: 0,
+            last_cut: None,
+            after_newline: false,
             gave_up: false,
         }
     }
 
-    /// Adds bytes; returns the pieces they complete. After `gave_up`, it
-    /// only gathers: the caller reads the rest as one piece (`finish`).
-    pub fn push(&mut self, data: &[u8], out: &mut Vec<Piece>) {
-        self.carry.extend_from_slice(data);
-        while !self.gave_up && self.carry.len() >= self.target {
-            match self.cut() {
-                Some(n) => out.push(self.take(n, true)),
-                None if self.carry.len() > MAX_CARRY => self.gave_up = true,
-                None => break,
+    /// Notes the next bytes; returns the pieces they complete. After
+    /// `gave_up`, it only counts: the rest is one piece (`finish`).
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<Bounds>) {
+        if data.is_empty() {
+            return;
+        }
+        let before = (self.seen, self.lines);
+        self.seen += data.len() as u64;
+        if self.format == Format::Json {
+            let newlines = memchr::memchr_iter(b'\n', data).count() as u64;
+            self.lines += newlines;
+            // The last `\n{` of these bytes (or across the previous ones),
+            // the cut at its `{`.
+            let cut = match memchr::memmem::rfind(data, b"\n{") {
+                Some(i) => Some((
+                    i + 1,
+                    before.1 + memchr::memchr_iter(b'\n', &data[..=i]).count() as u64,
+                )),
+                None if self.after_newline && data[0] == b'{' => Some((0, before.1)),
+                None => None,
+            };
+            if let Some((i, line)) = cut {
+                let offset = before.0 + i as u64;
+                if offset > self.start.offset {
+                    self.last_cut = Some((offset, line));
+                }
             }
+            self.after_newline = data.last() == Some(&b'\n');
+        }
+        if self.gave_up || self.seen - self.start.offset < self.target {
+            return;
+        }
+        match self.cut() {
+            Some((offset, line)) => {
+                out.push(self.take(offset, line, true));
+                // That was the last cut seen: the rest holds none.
+                if self.seen - self.start.offset > MAX_CARRY as u64 {
+                    self.gave_up = true;
+                }
+            }
+            None if self.seen - self.start.offset > MAX_CARRY as u64 => self.gave_up = true,
+            None => {}
         }
     }
 
@@ -97,45 +153,96 @@ impl Splitter {
         self.gave_up
     }
 
+    /// Where the current piece starts (after `gave_up`: the rest).
+    pub fn start(&self) -> Resume {
+        self.start
+    }
+
+    /// The end of the input: the last piece.
+    pub fn finish(mut self) -> Bounds {
+        let (seen, lines) = (self.seen, self.lines);
+        self.take(seen, lines, false)
+    }
+
+    fn take(&mut self, offset: u64, line: u64, cut: bool) -> Bounds {
+        let piece = Bounds {
+            at: self.start,
+            len: offset - self.start.offset,
+            cut,
+        };
+        self.start.offset = offset;
+        self.start.line = line;
+        self.last_cut = None;
+        piece
+    }
+
+    /// The last cut past the piece's start, and the newlines before it.
+    fn cut(&self) -> Option<(u64, u64)> {
+        match self.format {
+            Format::Evtx => {
+                let (header, chunk) = (evtx::HEADER_SIZE as u64, evtx::CHUNK_SIZE as u64);
+                if self.seen < header + chunk {
+                    return None;
+                }
+                let last = header + (self.seen - header) / chunk * chunk;
+                (last > self.start.offset).then_some((last, 0))
+            }
+            _ => self.last_cut,
+        }
+    }
+}
+
+/// Cuts an input pushed in any slices into pieces of about `target` bytes,
+/// with their bytes: `Cuts` decides, this carries.
+pub struct Splitter {
+    cuts: Cuts,
+    carry: Vec<u8>,
+    bounds: Vec<Bounds>,
+}
+
+impl Splitter {
+    pub fn new(format: Format, target: usize) -> Splitter {
+        Splitter {
+            cuts: Cuts::new(format, target),
+            carry: Vec::new(),
+            bounds: Vec::new(),
+        }
+    }
+
+    /// Adds bytes; returns the pieces they complete. After `gave_up`, it
+    /// only gathers: the caller reads the rest as one piece (`finish`).
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<Piece>) {
+        self.carry.extend_from_slice(data);
+        self.cuts.push(data, &mut self.bounds);
+        for b in self.bounds.drain(..) {
+            let rest = self.carry.split_off(b.len as usize);
+            let bytes = std::mem::replace(&mut self.carry, rest);
+            out.push(Piece {
+                bytes,
+                at: b.at,
+                cut: b.cut,
+            });
+        }
+    }
+
+    /// True once no cut was found in `MAX_CARRY` bytes.
+    pub fn gave_up(&self) -> bool {
+        self.cuts.gave_up()
+    }
+
     /// The rest, up to the end of the input.
-    pub fn finish(mut self) -> Piece {
-        let n = self.carry.len();
-        self.take(n, false)
+    pub fn finish(self) -> Piece {
+        Piece {
+            bytes: self.carry,
+            at: self.cuts.start(),
+            cut: false,
+        }
     }
 
     /// The held bytes and where they start, to be read on as one piece
     /// (after `gave_up`); the splitter is spent.
     pub fn into_rest(self) -> (Vec<u8>, Resume) {
-        (self.carry, self.at)
-    }
-
-    fn take(&mut self, n: usize, cut: bool) -> Piece {
-        let rest = self.carry.split_off(n);
-        let bytes = std::mem::replace(&mut self.carry, rest);
-        let at = self.at;
-        self.at.offset += n as u64;
-        if self.format == Format::Json {
-            self.at.line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
-        }
-        Piece { bytes, at, cut }
-    }
-
-    /// The last cut in `carry` past its start, if any.
-    fn cut(&self) -> Option<usize> {
-        match self.format {
-            Format::Evtx => {
-                let (header, chunk) = (evtx::HEADER_SIZE as u64, evtx::CHUNK_SIZE as u64);
-                let end = self.at.offset + self.carry.len() as u64;
-                if end < header + chunk {
-                    return None;
-                }
-                let last = header + (end - header) / chunk * chunk;
-                (last > self.at.offset).then(|| (last - self.at.offset) as usize)
-            }
-            _ => memchr::memmem::rfind(&self.carry, b"\n{")
-                .map(|i| i + 1)
-                .filter(|&n| n > 0),
-        }
+        (self.carry, self.cuts.start())
     }
 }
 
@@ -169,6 +276,57 @@ mod tests {
                 }
                 assert!(got.last().is_some_and(|p| !p.cut));
                 assert!(got[..got.len() - 1].iter().all(|p| p.cut));
+            }
+        }
+    }
+
+    /// The rule, said the simple way: hold every byte; once `target` are
+    /// held, cut at the last `\n{` held (past the start).
+    fn reference_json_bounds(text: &[u8], target: usize, slice: usize) -> Vec<(u64, u64, bool)> {
+        let (mut out, mut start, mut held) = (Vec::new(), 0usize, 0usize);
+        for p in text.chunks(slice) {
+            held += p.len();
+            if held - start >= target
+                && let Some(i) = memchr::memmem::rfind(&text[start..held], b"\n{")
+            {
+                let lines = text[..start].iter().filter(|&&b| b == b'\n').count();
+                out.push((start as u64, lines as u64, true));
+                start += i + 1;
+            }
+        }
+        let lines = text[..start].iter().filter(|&&b| b == b'\n').count();
+        out.push((start as u64, lines as u64, false));
+        out
+    }
+
+    #[test]
+    fn cuts_alone_find_the_bounds_the_rule_gives() {
+        // Lines of every length, some opening objects, pushed in every slice size.
+        let mut text = Vec::new();
+        for i in 0..400u32 {
+            let open = if i % 3 == 0 { "{" } else { " x" };
+            text.extend_from_slice(
+                format!("{open}{}\n", "a".repeat((i * 37 % 91) as usize)).as_bytes(),
+            );
+        }
+        for target in [1, 64, 500, 5000] {
+            for slice in [1, 7, 64, 4096] {
+                let mut cuts = Cuts::new(Format::Json, target);
+                let mut bounds = Vec::new();
+                for p in text.chunks(slice) {
+                    cuts.push(p, &mut bounds);
+                }
+                bounds.push(cuts.finish());
+                let got: Vec<_> = bounds
+                    .iter()
+                    .map(|b| (b.at.offset, b.at.line, b.cut))
+                    .collect();
+                assert_eq!(
+                    got,
+                    reference_json_bounds(&text, target, slice),
+                    "{target}/{slice}"
+                );
+                assert_eq!(bounds.iter().map(|b| b.len).sum::<u64>(), text.len() as u64);
             }
         }
     }
