@@ -31,14 +31,17 @@ const params = new URLSearchParams(location.search);
 const numberParam = (name) => (params.has(name) && Number.isFinite(Number(params.get(name))) ? Number(params.get(name)) : undefined);
 const WORKERS = Math.max(1, Math.min(16, numberParam('workers') ?? Math.min(navigator.hardwareConcurrency || 1, 8)));
 const TUNING = { pieceBytes: numberParam('pieceBytes'), wholeBelow: numberParam('wholeBelow') };
-let pool = null;
+// Started with the page, so that nothing is fetched after load.
+const pool = WORKERS > 1 ? new Pool(WORKERS) : null;
 worker.onmessage = (e) => {
   const m = e.data;
   if (m.type === 'ready') {
-    state.ready = true;
     fillRuleSelector(m.pack, m.catalogue);
-    setStatus('Ready. Drop files, or try the sample.');
-    document.body.dataset.ready = 'true';
+    (pool ? pool.ready : Promise.resolve()).then(() => {
+      state.ready = true;
+      setStatus('Ready. Drop files, or try the sample.');
+      document.body.dataset.ready = 'true';
+    }, (err) => setStatus(`The detector failed to start: ${err.message}`, true));
   } else if (m.type === 'progress') {
     showProgress(m);
   } else if (m.type === 'result') {
@@ -132,7 +135,6 @@ function start(files) {
     worker.postMessage({ type: 'run', files, options: options() });
     return;
   }
-  pool ??= new Pool(WORKERS);
   const started = performance.now();
   pool.read(files, options(), (p) => showProgress({ ...p, eventsPerSec: p.events / Math.max(1e-3, (performance.now() - started) / 1000), peakMemory: p.memoryBytes }), TUNING)
     .then((r) => {
@@ -142,7 +144,7 @@ function start(files) {
         return;
       }
       const seconds = (performance.now() - started) / 1000;
-      state.lastRun = { seconds, peakMemory: r.peakMemory, workers: pool.size };
+      state.lastRun = { seconds, peakMemory: r.peakMemory, workers: pool.size, timing: r.timing };
       done(`Done in ${seconds.toFixed(2)} s on ${pool.size} workers.`);
       render(r.result);
     })

@@ -13,11 +13,19 @@ let lastId = 0;
 const pieceTarget = (size, workers) => Math.min(4 << 20, Math.max(256 << 10, Math.floor(size / (workers * 4))));
 
 export class Pool {
-  /** `count` workers for the jobs, and one helper that cuts and merges. */
+  /**
+   * `count` workers for the jobs, and one helper that cuts and merges, all
+   * started now (at page load: nothing is fetched later); `ready` resolves
+   * once each has its engine.
+   */
   constructor(count, url = './worker.js') {
     this.workers = Array.from({ length: count }, () => new Worker(url, { type: 'module' }));
     this.helper = new Worker(url, { type: 'module' });
     this.run = null;
+    this.ready = Promise.all([...this.workers, this.helper].map((w) => new Promise((resolve, reject) => {
+      w.onmessage = (e) => { if (e.data.type === 'ready') resolve(); };
+      w.onerror = (e) => reject(new Error(`a worker failed to start: ${e.message}`));
+    })));
   }
 
   get size() {
@@ -34,7 +42,7 @@ export class Pool {
     return new Promise((resolve, reject) => {
       const run = new PoolRun(this, files, options, onProgress, tuning, (value, error) => {
         this.run = null;
-        for (const w of [...this.workers, this.helper]) w.onmessage = null;
+        for (const w of [...this.workers, this.helper]) w.onmessage = w.onerror = null;
         if (error) reject(error);
         else resolve(value);
       });
@@ -65,11 +73,18 @@ class PoolRun {
     this.peak = new Map(); // worker -> highest wasm memory seen
     this.lastProgress = 0;
     this.finished = false;
+    // Where the time went (returned with the result): jobs' busy time, when the last cut was known.
+    this.t0 = performance.now();
+    this.busy = 0;
+    this.cutDone = 0;
   }
 
   start() {
     for (const w of this.pool.workers) w.onmessage = (e) => this.fromWorker(w, e.data);
     this.pool.helper.onmessage = (e) => this.fromHelper(e.data);
+    for (const w of [...this.pool.workers, this.pool.helper]) {
+      w.onerror = (e) => this.fail(new Error(`a worker failed: ${e.message}`));
+    }
     this.pool.helper.postMessage({ type: 'merge-begin', options: this.options });
     this.plan.forEach((entry, index) => {
       if (entry.file.size <= this.wholeBelow) {
@@ -108,6 +123,7 @@ class PoolRun {
         if (!this.idle.length) return;
         if (job.worker || job.partial !== null) continue;
         job.worker = this.idle.shift();
+        job.sent = performance.now();
         job.worker.postMessage({ type: 'job', id: job.id, file: job.file, bounds: job.bounds, options: this.options });
       }
     }
@@ -144,13 +160,20 @@ class PoolRun {
       for (const bounds of m.pieces) this.addJob(entry, bounds.whole ? null : bounds);
       if (m.last) {
         entry.known = true;
+        this.cutDone = performance.now() - this.t0;
         this.cutting = null;
         this.nextCut();
       }
       this.dispatch();
       this.mergeReady();
     } else if (m.type === 'merged') {
-      this.finish({ result: m.result, peakMemory: this.peakTotal() });
+      const seconds = (performance.now() - this.t0) / 1000;
+      this.finish({
+        result: m.result,
+        peakMemory: this.peakTotal(),
+        // How busy the workers were (1: never idle), and when the cutting ended.
+        timing: { seconds, jobs: this.jobs.size, utilisation: this.busy / 1000 / seconds / this.pool.size, cutSeconds: this.cutDone / 1000 },
+      });
     } else if (m.type === 'error') {
       this.fail(new Error(m.message));
     }
@@ -167,6 +190,7 @@ class PoolRun {
       const job = this.jobs.get(m.id);
       job.partial = m.text;
       job.worker = null;
+      this.busy += performance.now() - job.sent;
       this.idle.push(worker);
       this.progress(true);
       this.dispatch();
@@ -206,6 +230,7 @@ class PoolRun {
   }
 
   fail(error) {
+    if (this.finished) return;
     for (const w of [...this.pool.workers, this.pool.helper]) w.postMessage({ type: 'cancel' });
     this.finished = true;
     this.settle(null, error);

@@ -26,8 +26,14 @@ async function readWith(context, url, query, files, rules = 'flagship') {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  let loaded = false;
+  const late = [];
+  // On the context: it sees the workers' requests too.
+  const onRequest = (r) => { if (loaded && !/^(blob|data):/.test(r.url())) late.push(r.url()); };
+  context.on('request', onRequest);
   await page.goto(`${url}?${query}`);
   await page.waitForSelector('body[data-ready=true]');
+  loaded = true; // every worker of the pool has its engine: nothing more is fetched
   if (rules !== 'flagship') await page.selectOption('#rules', rules); // no files yet: nothing runs
   await page.setInputFiles('#file-input', files);
   await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 600000 });
@@ -35,6 +41,8 @@ async function readWith(context, url, query, files, rules = 'flagship') {
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', status);
   const got = await page.evaluate(() => ({ result: JSON.stringify(window.__schtasks.result), run: window.__schtasks.lastRun }));
   assert.deepEqual(errors, []);
+  context.off('request', onRequest);
+  assert.deepEqual(late, [], 'no request after load');
   await page.close();
   return { ...got, status };
 }
@@ -46,10 +54,6 @@ test('the page\'s worker pool gives one worker\'s result, byte for byte', { time
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   try {
     const context = await browser.newContext();
-    let loaded = 0;
-    const late = [];
-    context.on('request', (r) => { if (loaded && !/^(blob|data):/.test(r.url()) && !r.url().startsWith(url)) late.push(r.url()); });
-    loaded = 1;
 
     await t.test('every corpus file, cut in 64 KiB pieces on 3 workers, flagship and every ESCU rule', async (t) => {
       if (!hasData) return t.skip('../shared/data is absent');
@@ -91,7 +95,8 @@ test('the page\'s worker pool gives one worker\'s result, byte for byte', { time
       for (const run of [one.run, pool.run]) assert.ok(run.peakMemory < 256 * 1024 * 1024, `peak wasm memory ${run.peakMemory}`);
       t.diagnostic(`500 MB in Chromium: one worker ${(mb / one.run.seconds).toFixed(0)} MB/s (${one.run.seconds.toFixed(2)} s, peak wasm ${(one.run.peakMemory / 1048576).toFixed(0)} MiB); ` +
         `pool of ${pool.run.workers} ${(mb / pool.run.seconds).toFixed(0)} MB/s (${pool.run.seconds.toFixed(2)} s, peak wasm ${(pool.run.peakMemory / 1048576).toFixed(0)} MiB in all); ` +
-        `${(one.run.seconds / pool.run.seconds).toFixed(2)}x`);
+        `${(one.run.seconds / pool.run.seconds).toFixed(2)}x; ${pool.run.timing.jobs} jobs, workers busy ${(pool.run.timing.utilisation * 100).toFixed(0)}% of the time, `
+        + `cutting done at ${pool.run.timing.cutSeconds.toFixed(2)} s`);
     });
 
     await t.test('cancel stops every worker; the next run is whole', async () => {
@@ -112,7 +117,6 @@ test('the page\'s worker pool gives one worker\'s result, byte for byte', { time
       await page.close();
     });
 
-    assert.deepEqual(late, [], 'no request leaves the page');
   } finally {
     await browser.close();
     server.kill();
