@@ -302,6 +302,41 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
       assert.equal(await page.isDisabled('#cancel'), true);
     });
 
+    await t.test('the system\'s dark setting gives the dark theme; the keyboard reaches the controls with a visible focus', async () => {
+      const dark = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1366, height: 900 } });
+      try {
+        const p = await dark.newPage();
+        await p.goto(url);
+        await p.waitForSelector('body[data-ready=true]');
+        const colours = await p.evaluate(() => {
+          const cs = getComputedStyle(document.body);
+          return { bg: cs.backgroundColor, fg: cs.color };
+        });
+        // Dark background, light text (luminance of rgb(r, g, b)).
+        const lum = (c) => c.match(/\d+/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0) / 3;
+        assert.ok(lum(colours.bg) < 60 && lum(colours.fg) > 180, JSON.stringify(colours));
+        // Tab from the top: the drop zone first (the hidden file inputs take no stop), each focused control drawn with an outline.
+        await p.keyboard.press('Tab');
+        const focused = [];
+        for (let i = 0; i < 6; i++) {
+          focused.push(await p.evaluate(() => {
+            const el = document.activeElement;
+            const cs = getComputedStyle(el);
+            return { id: el.id || el.tagName, outline: cs.outlineStyle !== 'none' && cs.outlineWidth !== '0px' };
+          }));
+          await p.keyboard.press('Tab');
+        }
+        await p.click('#sample');
+        await p.waitForFunction(() => document.body.dataset.state === 'done');
+        await p.screenshot({ path: join(shots, '10-dark.png'), fullPage: true });
+        assert.equal(focused[0].id, 'drop');
+        for (const f of focused) assert.ok(f.outline, `focus visible on ${f.id}`);
+        await p.close();
+      } finally {
+        await dark.close();
+      }
+    });
+
     await t.test('zero requests after load, no page errors', () => {
       assert.deepEqual(late, []);
       assert.deepEqual(errors, []);
