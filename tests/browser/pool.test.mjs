@@ -5,8 +5,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { basename, join } from 'node:path';
 import { once } from 'node:events';
 import { corpus, data, hasData, root } from '../wasm/helpers.mjs';
 import { hostileJsonLines, writeLog } from './logs.mjs';
@@ -79,6 +80,33 @@ test('the page\'s worker pool gives one worker\'s result, byte for byte', { time
       for (const piece of [1, 50, 4096]) {
         const pool = await readWith(context, url, `workers=4&pieceBytes=${piece}&wholeBelow=0`, [file], 'all');
         assert.equal(pool.result, one.result, `pieces of ${piece} bytes`);
+      }
+    });
+
+    await t.test('every container and odd file, cut at 1 byte and 100 KB: one worker\'s result', async () => {
+      const dir = join(out, 'odd-files');
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'empty.json'), '');
+      writeFileSync(join(dir, 'bom-only.json'), Buffer.from([0xef, 0xbb, 0xbf]));
+      for (const f of ['crowdstrike_remote_schtasks.ndjson', 'sysmon_eventid_1.example_log.xml', 'hardening/raw_event_in_json_string.ndjson',
+        'hardening/raw_column_single.csv', 'fuzz/json_reader-starved-timeout', 'fuzz/gzip_reader-starved-timeout', 'fuzz/container-sniff-quadratic']) {
+        copyFileSync(join(root, 'tests/fixtures', f), join(dir, basename(f)));
+      }
+      if (hasData) {
+        const seed = readFileSync(join(data, 'attack_data/datasets/attack_techniques/T1053.005/atomic_red_team/attack_data.txt'));
+        writeFileSync(join(dir, 'crlf.json'), Buffer.from(seed.subarray(0, 3e6).toString('latin1').replaceAll('\n', '\r\n'), 'latin1'));
+        writeFileSync(join(dir, 'no-final-newline.json'), seed.subarray(0, 2e6).toString('latin1').trimEnd(), 'latin1');
+        writeFileSync(join(dir, 'utf16.json'), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(seed.subarray(0, 1e6).toString('utf8'), 'utf16le')]));
+        writeFileSync(join(dir, 'seed.json.gz'), gzipSync(seed.subarray(0, 2e6)));
+      }
+      const files = readdirSync(dir).map((f) => join(dir, f));
+      for (const set of [files, ...files.map((f) => [f])]) {
+        const one = await readWith(context, url, 'workers=1', set);
+        for (const piece of [1, 100000]) {
+          const pool = await readWith(context, url, `workers=3&wholeBelow=0&pieceBytes=${piece}`, set);
+          assert.equal(pool.result, one.result, `${set.length > 1 ? 'all together' : basename(set[0])}, pieces of ${piece}`);
+        }
       }
     });
 
