@@ -55,7 +55,7 @@ filter:
 lint:
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
-	cargo clippy --release --lib --target wasm32-unknown-unknown --features wasm -- -D warnings
+	cargo clippy --release --lib --target wasm32-unknown-unknown --no-default-features --features wasm,evtx -- -D warnings
 
 clean:
 	cargo clean

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Size pays in the page: the native builds use opt-level 3, this one "s".
-CARGO_PROFILE_RELEASE_OPT_LEVEL=s cargo build --lib --release --target wasm32-unknown-unknown --features wasm
+# Without the embedded ESCU pack and manifest: they ship beside the module
+# (escu-*.json, read by index.js), which keeps the page's module smaller.
+CARGO_PROFILE_RELEASE_OPT_LEVEL=s cargo build --lib --release --target wasm32-unknown-unknown --no-default-features --features wasm,evtx
 raw=target/wasm32-unknown-unknown/release/schtasks_detect.wasm
 opt=target/schtasks_detect.opt.wasm
 if [ ! -f "$opt" ] || [ "$raw" -nt "$opt" ]; then
@@ -56,16 +58,43 @@ JS
 grep -q 'cachedUint8ArrayMemory0 = null' pkg/node/schtasks_detect.js
 {
   echo "import * as glue from './schtasks_detect.js';"
-  echo "export { default, initSync } from './schtasks_detect.js';"
+  echo "import glueInit from './schtasks_detect.js';"
   cat src/js/guard.js
+  cat <<'JS'
+
+/** Instantiates the module, then gives it the ESCU rules fetched from beside it. */
+export default async function init(input) {
+  const exports = await glueInit(input);
+  const text = (name) => fetch(new URL(name, import.meta.url)).then((r) => {
+    if (!r.ok) throw new Error(`${name}: HTTP ${r.status}`);
+    return r.text();
+  });
+  const [pack, manifest] = await Promise.all([text('escu-pack.json'), text('escu-manifest.json')]);
+  guarded(() => giveRules(pack, manifest));
+  return exports;
+}
+JS
   echo "export { Detector, Cutter, detect, detectBytes, toCsv, rule, manifest, packRules, restarts, __trap };"
 } > pkg/web/index.js
 {
   echo "'use strict';"
   echo "const glue = require('./schtasks_detect.js');"
   cat src/js/guard.js
+  cat <<'JS'
+
+// The ESCU rules, from beside the package.
+{
+  const { readFileSync } = require('node:fs');
+  const { join } = require('node:path');
+  giveRules(readFileSync(join(__dirname, 'escu-pack.json'), 'utf8'), readFileSync(join(__dirname, 'escu-manifest.json'), 'utf8'));
+}
+JS
   echo "module.exports = { Detector, Cutter, detect, detectBytes, toCsv, rule, manifest, packRules, restarts, __trap };"
 } > pkg/node/index.js
+# The rules beside each package, without their indentation.
+for t in web node; do
+  node -e 'const fs = require("fs"); for (const [from, to] of [["rules/escu/pack.json", "escu-pack.json"], ["rules/escu/manifest.json", "escu-manifest.json"]]) fs.writeFileSync(process.argv[1] + "/" + to, JSON.stringify(JSON.parse(fs.readFileSync(from, "utf8"))));' "pkg/$t"
+done
 for t in web node; do
   cat > pkg/$t/index.d.ts <<'TS'
 export * from './schtasks_detect.js';

@@ -7,19 +7,71 @@ use crate::rule::{CompiledRule, FLAGSHIP_ID, Rule};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-const PACK_JSON: &str = include_str!("../rules/escu/pack.json");
-const MANIFEST_JSON: &str = include_str!("../rules/escu/manifest.json");
-
-/// The pack's rules, as `make rules` wrote them (a unit test reads them all).
-pub fn pack() -> &'static [PackRule] {
-    static PACK: OnceLock<Vec<PackRule>> = OnceLock::new();
-    PACK.get_or_init(|| serde_json::from_str(PACK_JSON).unwrap_or_default())
+/// The pack's and the manifest's JSON text (`make rules`): built in (feature
+/// `embedded-rules`: the CLI, WASI, the Fluent Bit filter), or given once at
+/// run time (`load`: the wasm package reads them beside itself, which keeps
+/// 1.3 MB of JSON out of the module the page downloads).
+#[cfg(feature = "embedded-rules")]
+fn texts() -> Option<(&'static str, &'static str)> {
+    Some((
+        include_str!("../rules/escu/pack.json"),
+        include_str!("../rules/escu/manifest.json"),
+    ))
 }
 
-/// Every ESCU endpoint detection, supported or not (with why).
+#[cfg(not(feature = "embedded-rules"))]
+static LOADED: OnceLock<(String, String)> = OnceLock::new();
+
+#[cfg(not(feature = "embedded-rules"))]
+fn texts() -> Option<(&'static str, &'static str)> {
+    LOADED.get().map(|(p, m)| (p.as_str(), m.as_str()))
+}
+
+/// Gives a build without `embedded-rules` the pack and the manifest (their
+/// JSON text as `make rules` writes them), once; both are checked first. A
+/// build with them embedded has them already.
+pub fn load(pack: String, manifest: String) -> Result<(), String> {
+    serde_json::from_str::<Vec<PackRule>>(&pack).map_err(|e| format!("the ESCU pack: {e}"))?;
+    serde_json::from_str::<Manifest>(&manifest).map_err(|e| format!("the ESCU manifest: {e}"))?;
+    #[cfg(not(feature = "embedded-rules"))]
+    {
+        let loaded = LOADED.get_or_init(|| (pack.clone(), manifest.clone()));
+        if loaded.0 != pack || loaded.1 != manifest {
+            return Err("other ESCU rules are loaded already".into());
+        }
+    }
+    Ok(())
+}
+
+/// The pack's rules, as `make rules` wrote them (a unit test reads them all);
+/// none while they are not loaded.
+pub fn pack() -> &'static [PackRule] {
+    static PACK: OnceLock<Vec<PackRule>> = OnceLock::new();
+    match texts() {
+        Some((pack, _)) => PACK.get_or_init(|| serde_json::from_str(pack).unwrap_or_default()),
+        None => &[],
+    }
+}
+
+/// Every ESCU endpoint detection, supported or not (with why); empty while
+/// not loaded.
 pub fn manifest() -> &'static Manifest {
     static MANIFEST: OnceLock<Manifest> = OnceLock::new();
-    MANIFEST.get_or_init(|| serde_json::from_str(MANIFEST_JSON).unwrap_or_default())
+    static NONE: OnceLock<Manifest> = OnceLock::new();
+    match texts() {
+        Some((_, manifest)) => {
+            MANIFEST.get_or_init(|| serde_json::from_str(manifest).unwrap_or_default())
+        }
+        None => NONE.get_or_init(Manifest::default),
+    }
+}
+
+/// Why a selection beyond the flagship cannot run: the rules are not loaded.
+fn not_loaded() -> Option<String> {
+    texts().is_none().then(|| {
+        "the ESCU rules are not loaded (escu-pack.json and escu-manifest.json beside the wasm package)"
+            .to_string()
+    })
 }
 
 /// One pack rule: what a selection matches on, and the rule compiled the
@@ -42,6 +94,9 @@ impl PackEntry {
 /// out (the flagship is the seed's own definition).
 fn pack_entries() -> &'static [PackEntry] {
     static ENTRIES: OnceLock<Vec<PackEntry>> = OnceLock::new();
+    if texts().is_none() {
+        return &[];
+    }
     ENTRIES.get_or_init(|| {
         pack()
             .iter()
@@ -81,6 +136,9 @@ pub fn select(selection: &str) -> Result<Vec<Arc<CompiledRule>>, String> {
     if terms().all(|t| t.eq_ignore_ascii_case("flagship")) {
         // The pack is not even read.
         return Ok(vec![flagship()]);
+    }
+    if let Some(why) = not_loaded() {
+        return Err(why);
     }
     let pack = pack_entries();
     let mut chosen = vec![false; pack.len()];

@@ -738,6 +738,13 @@ impl WasmCutter {
     }
 }
 
+/// Gives the engine the ESCU pack and manifest (`escu-pack.json`,
+/// `escu-manifest.json` beside the package; its loaders call this), once.
+#[wasm_bindgen(js_name = loadRules)]
+pub fn load_rules(pack: String, manifest: String) -> Result<(), JsError> {
+    crate::ruleset::load(pack, manifest).map_err(|e| JsError::new(&e))
+}
+
 /// The ESCU catalogue: every endpoint detection, supported or not (with why).
 #[wasm_bindgen]
 pub fn manifest() -> Result<JsManifest, JsError> {

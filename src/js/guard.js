@@ -11,6 +11,14 @@ let generation = 0;
 /** WeakRefs to the glue Detectors of the current instance. */
 const live = new Set();
 
+/** The ESCU pack and manifest text the instance was given (see the loaders at the end of index.js). */
+let rulesText = null;
+
+function giveRules(pack, manifest) {
+  glue.loadRules(pack, manifest);
+  rulesText = [pack, manifest];
+}
+
 function restartInstance() {
   for (const ref of live) {
     const inner = ref.deref();
@@ -20,6 +28,7 @@ function restartInstance() {
   live.clear();
   generation += 1;
   glue.__restart();
+  if (rulesText) glue.loadRules(rulesText[0], rulesText[1]);
 }
 
 function guarded(call) {
