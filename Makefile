@@ -15,6 +15,8 @@ run: setup build wasm
 
 test: setup-test build wasm wasi filter fluent-bit lint
 	cargo test --release --workspace
+	# The rules given at run time, as the wasm package does (no embedded pack).
+	cargo test --release --lib --no-default-features --features evtx ruleset::
 	node --test --test-concurrency=1 tests/wasm/ tests/pipelines/ tests/fluent-bit/ tests/browser/
 
 bench: setup build wasm wasi filter

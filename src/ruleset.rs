@@ -244,7 +244,38 @@ pub fn rule_from_yaml(yaml: &str) -> Result<Arc<CompiledRule>, String> {
 mod tests {
     use super::*;
 
+    /// Without the rules built in (the wasm package): nothing beyond the
+    /// flagship runs until they are given, bad ones are refused, and given,
+    /// they are the pack. One test: the rules are given once per process.
     #[test]
+    #[cfg(not(feature = "embedded-rules"))]
+    fn rules_given_at_run_time() {
+        let pack_text = include_str!("../rules/escu/pack.json");
+        let manifest_text = include_str!("../rules/escu/manifest.json");
+        assert_eq!(select("flagship").unwrap().len(), 1);
+        let why = select("all").unwrap_err();
+        assert!(why.contains("not loaded"), "{why}");
+        assert!(pack().is_empty() && manifest().supported.is_empty());
+        assert!(
+            load("[{".into(), manifest_text.into())
+                .unwrap_err()
+                .contains("ESCU pack")
+        );
+        assert!(
+            load(pack_text.into(), "nope".into())
+                .unwrap_err()
+                .contains("ESCU manifest")
+        );
+        load(pack_text.into(), manifest_text.into()).unwrap();
+        assert!(pack().len() > 300);
+        assert_eq!(select("all").unwrap().len(), pack().len());
+        // Once given, other rules are refused; the same ones again are fine.
+        load(pack_text.into(), manifest_text.into()).unwrap();
+        assert!(load("[]".into(), manifest_text.into()).is_err());
+    }
+
+    #[test]
+    #[cfg(feature = "embedded-rules")]
     fn every_pack_rule_compiles() {
         let pack = pack();
         assert_eq!(
@@ -258,6 +289,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "embedded-rules")]
     fn selections() {
         assert_eq!(select("flagship").unwrap().len(), 1);
         assert_eq!(select("all").unwrap().len(), pack().len());
@@ -283,6 +315,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "embedded-rules")]
     fn user_yaml_rules_run_or_say_why_not() {
         let yaml = "name: My Rule\nid: u-1\ntype: Anomaly\nsearch: '| tstats `security_content_summariesonly` count from datamodel=Endpoint.Processes where Processes.process_name=whoami.exe by Processes.dest | `drop_dm_object_name(Processes)` | `my_rule_filter`'\ndata_source:\n- Sysmon EventID 1\ntags:\n  confidence: 50\n  impact: 50\n  message: whoami on $dest$\n";
         let r = rule_from_yaml(yaml).unwrap();
