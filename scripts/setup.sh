@@ -25,8 +25,8 @@ if [ "$have_bindgen" != "$want_bindgen" ]; then
   cargo install wasm-bindgen-cli --version "$want_bindgen"
 fi
 
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/tsc ] || [ ! -d node_modules/playwright-core ]; then
-  echo "setup: npm ci (binaryen wasm-opt, typescript, playwright-core)"
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/esbuild ] || [ ! -d node_modules/yaml ] || [ ! -x node_modules/.bin/tsc ] || [ ! -d node_modules/playwright-core ]; then
+  echo "setup: npm ci (binaryen wasm-opt, esbuild and yaml for the package, typescript, playwright-core)"
   npm ci --no-audit --no-fund
 fi
 

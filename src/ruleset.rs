@@ -208,6 +208,18 @@ fn pack_macros() -> BTreeMap<String, String> {
 /// otherwise the error names the part that cannot run.
 pub fn rule_from_yaml(yaml: &str) -> Result<Arc<CompiledRule>, String> {
     let d = escu::parse_detection(yaml).map_err(|e| format!("not an ESCU detection: {e}"))?;
+    rule_from_detection(d)
+}
+
+/// A user's rule from its YAML document already parsed (by the wasm
+/// package's JS wrapper), checked as `rule_from_yaml` checks the text.
+pub fn rule_from_document(doc: serde_json::Value) -> Result<Arc<CompiledRule>, String> {
+    let d =
+        escu::detection_from_document(doc).map_err(|e| format!("not an ESCU detection: {e}"))?;
+    rule_from_detection(d)
+}
+
+fn rule_from_detection(d: escu::Detection) -> Result<Arc<CompiledRule>, String> {
     let tier = match escu::classify(&d) {
         Ok(()) => 1,
         Err(why) if escu::second_tier(&d, &why) => 2,
@@ -315,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(feature = "embedded-rules")]
+    #[cfg(all(feature = "embedded-rules", feature = "yaml"))]
     fn user_yaml_rules_run_or_say_why_not() {
         let yaml = "name: My Rule\nid: u-1\ntype: Anomaly\nsearch: '| tstats `security_content_summariesonly` count from datamodel=Endpoint.Processes where Processes.process_name=whoami.exe by Processes.dest | `drop_dm_object_name(Processes)` | `my_rule_filter`'\ndata_source:\n- Sysmon EventID 1\ntags:\n  confidence: 50\n  impact: 50\n  message: whoami on $dest$\n";
         let r = rule_from_yaml(yaml).unwrap();
@@ -335,6 +347,31 @@ mod tests {
             rule_from_yaml("::")
                 .unwrap_err()
                 .contains("not an ESCU detection")
+        );
+        // The same rule as a parsed document (what the wasm package's JS
+        // wrapper hands over), with ESCU's `25.0` for a whole number.
+        let doc = serde_json::json!({
+            "name": "My Rule", "id": "u-1", "type": "Anomaly",
+            "search": yaml.split("search: '").nth(1).unwrap().split("'\n").next().unwrap(),
+            "data_source": ["Sysmon EventID 1"],
+            "tags": {"confidence": 50.0, "impact": 50, "message": "whoami on $dest$"}
+        });
+        let d = rule_from_document(doc.clone()).unwrap();
+        assert_eq!(
+            (
+                d.rule.risk_score,
+                &d.rule.kind,
+                &d.search.by,
+                &d.rule.search
+            ),
+            (25, &r.rule.kind, &r.search.by, &r.rule.search)
+        );
+        let mut no_search = doc;
+        no_search.as_object_mut().unwrap().remove("search");
+        let e = rule_from_document(no_search).unwrap_err();
+        assert!(
+            e.contains("not an ESCU detection") && e.contains("search"),
+            "{e}"
         );
     }
 }

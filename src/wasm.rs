@@ -387,7 +387,9 @@ struct OptionsIn {
     filter: Option<String>,
     max_matches_per_row: Option<u32>,
     rules: Option<String>,
-    rule_yaml: Option<Vec<String>>,
+    /// Each a rule's YAML text (builds with the `yaml` feature) or its
+    /// document already parsed (the package's JS wrapper parses the text).
+    rule_yaml: Option<Vec<serde_json::Value>>,
 }
 
 const OPTION_KEYS: &[&str] = &[
@@ -432,9 +434,12 @@ fn options(js: Option<JsOptions>) -> Result<Options, JsError> {
     if let Some(sel) = &o.rules {
         opts = opts.select_rules(sel).map_err(|e| JsError::new(&e))?;
     }
-    for (i, yaml) in o.rule_yaml.iter().flatten().enumerate() {
-        let rule = crate::ruleset::rule_from_yaml(yaml)
-            .map_err(|e| JsError::new(&format!("ruleYaml[{i}]: {e}")))?;
+    for (i, given) in o.rule_yaml.into_iter().flatten().enumerate() {
+        let rule = match given {
+            serde_json::Value::String(yaml) => crate::ruleset::rule_from_yaml(&yaml),
+            doc => crate::ruleset::rule_from_document(doc),
+        }
+        .map_err(|e| JsError::new(&format!("ruleYaml[{i}]: {e}")))?;
         opts.rules.push(rule);
     }
     Ok(opts)

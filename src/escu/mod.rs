@@ -283,12 +283,33 @@ impl PackRule {
 
 /// Reads one detection's YAML.
 pub fn parse_detection(yaml: &str) -> Result<Detection, String> {
-    serde_saphyr::from_str(yaml).map_err(|e| e.to_string())
+    from_yaml(yaml)
 }
 
 /// Reads one macro's YAML.
 pub fn parse_macro(yaml: &str) -> Result<Macro, String> {
+    from_yaml(yaml)
+}
+
+#[cfg(feature = "yaml")]
+fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> Result<T, String> {
     serde_saphyr::from_str(yaml).map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "yaml"))]
+fn from_yaml<T>(_: &str) -> Result<T, String> {
+    Err(NO_YAML.into())
+}
+
+/// Why a build without the `yaml` feature refuses YAML text.
+#[cfg(not(feature = "yaml"))]
+pub const NO_YAML: &str =
+    "this build reads no YAML (the wasm package's JS wrapper parses it and passes the document)";
+
+/// Reads one detection from a document already parsed (the wasm package's
+/// JS wrapper reads the YAML): the same fields and checks as the YAML.
+pub fn detection_from_document(doc: serde_json::Value) -> Result<Detection, String> {
+    serde_json::from_value(doc).map_err(|e| e.to_string())
 }
 
 /// A supported detection as the engine embeds it: the YAML's fields, and the
@@ -549,6 +570,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "yaml")]
     fn yaml_of_a_detection_and_a_macro() {
         let d = parse_detection("name: N\nid: x-1\nversion: 3\nsearch: '| tstats count from datamodel=Endpoint.Processes where a=1'\ndata_source:\n- Sysmon EventID 1\ntags:\n  risk_score: 25\n  observable:\n  - name: dest\n    type: Endpoint\n    role:\n    - Victim\n").unwrap();
         assert_eq!(

@@ -166,6 +166,21 @@ test('the ESCU pack through the package: rules, ruleYaml, the manifest and the p
   assert.throws(() => wasm.detect([], { rules: 'story:Nope' }), /no rule matches/);
   assert.throws(() => wasm.detect([], { ruleYaml: ['name: x\nid: y\nsearch: "| tstats count from datamodel=Endpoint.Registry where a=1"\n'] }),
     /ruleYaml\[0\].*datamodel=Endpoint.Registry/);
+  // The YAML is read by the package's JS wrapper (npm yaml); its errors and
+  // the module's read the same way, and the module's own checks still apply.
+  const good = readFileSync(ruleFile, 'utf8');
+  for (const [text, why] of [
+    ['name: [unclosed\n', /ruleYaml\[1\]: not an ESCU detection: .*at line \d+, column \d+/s],
+    ['just a string\n', /ruleYaml\[1\]: not an ESCU detection: expected a mapping/],
+    ['- a\n- b\n', /ruleYaml\[1\]: not an ESCU detection: expected a mapping/],
+    [good.replace(/^search:.*$/m, ''), /ruleYaml\[1\]: not an ESCU detection: missing field `search`/],
+    [good.replace(/^name:/m, 'name: 1\nx:'), /ruleYaml\[1\]: not an ESCU detection: invalid type/],
+  ]) {
+    for (const call of [() => wasm.detect([], { ruleYaml: [good, text] }), () => new wasm.Detector({ ruleYaml: [good, text] }),
+      () => wasm.detectBytes(new Uint8Array(), 'a.json', { ruleYaml: [good, text] })]) {
+      assert.throws(call, why, text);
+    }
+  }
   // The typed declarations name the new options and shapes.
   const dts = readFileSync(join(root, 'pkg/node/schtasks_detect.d.ts'), 'utf8');
   for (const s of ['rules?: string', 'ruleYaml?: string[]', 'interface RuleResult', 'risk_view: RiskObjectSummary[]', 'export function manifest(): Manifest', 'export function packRules(): PackRuleInfo[]']) {
