@@ -8,18 +8,18 @@ WASM_RAW := target/wasm32-unknown-unknown/release/schtasks_detect.wasm
 WASI := target/wasm32-wasip1/release/schtasks-detect.wasm
 FILTER := target/wasm32-unknown-unknown/release/schtasks_detect_fluent_bit.wasm
 
-.PHONY: rules fuzz run test bench setup setup-test fluent-bit build wasm wasi filter lint clean
+.PHONY: rules fuzz run test bench setup setup-test fluent-bit build wasm page wasi filter lint clean
 
-run: setup build wasm
+run: setup build wasm page
 	node www/serve.mjs $(PORT)
 
-test: setup-test build wasm wasi filter fluent-bit lint
+test: setup-test build wasm page wasi filter fluent-bit lint
 	cargo test --release --workspace
 	# The rules given at run time, as the wasm package does (no embedded pack).
 	cargo test --release --lib --no-default-features --features evtx ruleset::
 	node --test --test-concurrency=1 tests/wasm/ tests/pipelines/ tests/fluent-bit/ tests/browser/
 
-bench: setup build wasm wasi filter
+bench: setup build wasm page wasi filter
 	cargo bench --bench throughput
 	node benches/wasm.mjs
 
@@ -46,6 +46,10 @@ build:
 wasm:
 	./scripts/build-wasm.sh
 
+# The page's npm libraries (uPlot, d3-force) and the saved report's script, into www/vendor.
+page:
+	./scripts/build-page.sh
+
 wasi:
 	CARGO_PROFILE_RELEASE_OPT_LEVEL=s cargo build --release --target wasm32-wasip1 --bin schtasks-detect
 
@@ -61,4 +65,4 @@ lint:
 
 clean:
 	cargo clean
-	rm -rf pkg test-output
+	rm -rf pkg test-output www/vendor

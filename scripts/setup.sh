@@ -25,7 +25,7 @@ if [ "$have_bindgen" != "$want_bindgen" ]; then
   cargo install wasm-bindgen-cli --version "$want_bindgen"
 fi
 
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/esbuild ] || [ ! -d node_modules/yaml ] || [ ! -x node_modules/.bin/tsc ] || [ ! -d node_modules/playwright-core ]; then
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/esbuild ] || [ ! -d node_modules/yaml ] || [ ! -d node_modules/uplot ] || [ ! -d node_modules/d3-force ] || [ ! -x node_modules/.bin/tsc ] || [ ! -d node_modules/playwright-core ]; then
   echo "setup: npm ci (binaryen wasm-opt, esbuild and yaml for the package, typescript, playwright-core)"
   npm ci --no-audit --no-fund
 fi

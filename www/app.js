@@ -2,24 +2,13 @@
 // that comes from a log is written with textContent (never as HTML).
 import { sampleFiles } from './sample.js';
 import { Pool } from './pool.js';
+import { el } from './view.js';
+import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime } from './triage.js';
 
 const $ = (id) => document.getElementById(id);
 const ROW_COLUMNS = ['process_name', 'process', 'parent_process_name', 'dest', 'user', 'count', 'firstTime', 'lastTime', 'remote_target'];
 
-/** Builds an element; strings among `children` become text nodes. */
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'text') node.textContent = v;
-    else if (k === 'class') node.className = v;
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return node;
-}
-
-const state = { files: [], result: null, sort: { key: null, dir: 1 }, running: false, ready: false, lastRun: null, userRules: [] };
+const state = { files: [], result: null, sort: { key: null, dir: 1 }, running: false, ready: false, lastRun: null, userRules: [], filter: {}, hits: [], lane: 'dest' };
 window.__schtasks = state; // for the end-to-end tests and the curious
 
 const worker = new Worker('./worker.js', { type: 'module' });
@@ -37,7 +26,7 @@ worker.onmessage = (e) => {
   const m = e.data;
   if (m.type === 'ready') {
     fillRuleSelector(m.pack, m.catalogue);
-    (pool ? pool.ready : Promise.resolve()).then(() => {
+    Promise.all([pool ? pool.ready : Promise.resolve(), reportAssets]).then(() => {
       state.ready = true;
       setStatus('Ready. Drop files, or try the sample.');
       document.body.dataset.ready = 'true';
@@ -58,6 +47,10 @@ worker.onmessage = (e) => {
     done(`Error: ${m.message}`, true);
   }
 };
+// What a saved report inlines, fetched with the page (nothing is fetched after load).
+const reportAssets = Promise.all(['vendor/report.js', 'vendor/uPlot.min.css', 'style.css'].map((f) =>
+  fetch(f).then((r) => { if (!r.ok) throw new Error(`${f}: HTTP ${r.status}`); return r.text(); })))
+  .then(([script, uplotCss, css]) => { state.reportAssets = { script, css: `${uplotCss}\n${css}` }; });
 worker.onerror = (e) => done(`The detector failed to start: ${e.message}`, true);
 
 function setStatus(text, isError = false) {
@@ -217,9 +210,13 @@ $('tz-fixed').addEventListener('keydown', (e) => { if (e.key === 'Enter') start(
 // ---- results ----
 function render(result) {
   state.result = result;
+  state.filter = {};
+  state.hits = hitsOf(result);
+  state.edges = edgesOf(state.hits.hits);
   $('results').hidden = false;
   $('drilldown').hidden = true;
   renderSummary(result.stats);
+  renderTriage();
   renderRows();
   const c = result.stats.comparison;
   $('mode-counts').textContent =
@@ -302,9 +299,86 @@ function sortBy(key) {
   renderRows();
 }
 
+// ---- triage: risk first, the timeline, the lateral-movement graph ----
+function renderTriage() {
+  const r = state.result;
+  const rules = r.results.map((x) => x.rule);
+  state.timeline = timeline($('timeline'), state.hits.hits, { lane: state.lane, rules, tz: r.stats.tz, onSelect: (range) => setFilter(range) });
+  graph($('graph'), state.edges, { tz: r.stats.tz, onHost: (host) => setFilter({ host }), onEdge: edgeDrilldown });
+  renderRiskRank();
+  renderFilterChip();
+}
+
+function setFilter(change) {
+  Object.assign(state.filter, change);
+  renderFilterChip();
+  renderRiskRank();
+  renderRows();
+}
+
+function clearFilter() {
+  state.filter = {};
+  state.timeline?.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+  renderFilterChip();
+  renderRiskRank();
+  renderRows();
+}
+
+function shownHits() {
+  return state.hits.hits.filter((h) => passes(h, state.filter));
+}
+
+function renderFilterChip() {
+  const f = state.filter;
+  const { hits, untimed } = state.hits;
+  const tz = state.result.stats.tz;
+  const box = $('filter-chip');
+  if (!filtering(f)) {
+    box.replaceChildren(`All ${hits.length} hit(s) of ${state.result.results.length} rule(s)${untimed ? ` (${untimed} without a readable time, not on the timeline)` : ''}. Drag across the timeline or click a host to filter.`);
+    box.dataset.filtered = 'false';
+    return;
+  }
+  box.replaceChildren(`Showing ${shownHits().length} of ${hits.length} hit(s)`,
+    f.from != null ? `, ${showTime(f.from, tz)} to ${showTime(f.to, tz)}` : '', f.host != null ? `, host ${f.host}` : '', '. ',
+    el('button', { type: 'button', id: 'clear-filter', text: 'Clear the filter', onclick: clearFilter }));
+  box.dataset.filtered = 'true';
+}
+
+/** Risk objects ranked by total score, with their rules, tactics and a sparkline of their hits. */
+function renderRiskRank() {
+  const r = state.result;
+  const objects = (r.risk_view?.length ? r.risk_view : r.risk_objects).slice().sort((a, b) => b.risk_score - a.risk_score);
+  const all = state.hits.hits;
+  const from = all.length ? all[0].t : 0;
+  const to = all.length ? all[all.length - 1].t : 1;
+  const shown = shownHits();
+  const timesOf = (name) => shown.filter((h) => h.dest.toLowerCase() === name || h.user.toLowerCase() === name).map((h) => h.t);
+  const items = objects.map((o) => ({ ...o, times: timesOf(o.normalized_risk_object) }))
+    .filter((o) => !filtering(state.filter) || o.times.length);
+  renderTable($('risk-rank'), ['normalized_risk_object', 'risk_object_type', 'risk_score', 'count', 'hits over time', 'search_name', 'mitre_tactic'], items, (key, value, o) => {
+    if (key === 'normalized_risk_object') return el('button', { class: 'linkish', type: 'button', text: value, onclick: () => riskDrilldown(o.normalized_risk_object, !!r.risk_view?.length) });
+    if (key === 'hits over time') return sparkline(o.times, from, to);
+    return Array.isArray(value) ? value.join('\n') : value;
+  });
+}
+
+function edgeDrilldown(e) {
+  const rules = state.result.results.map((x) => x.rule);
+  const cols = ['rule', '_time', 'file', 'line', 'record', 'dest', 'user', 'process_name', 'process', 'parent_process_name', 'remote_target'];
+  const table = el('table', { id: 'drill-edge' }, el('thead'), el('tbody'));
+  renderTable(table, cols, e.hits.map((h) => ({ rule: rules[h.rule].name, ...h.m })), (c, v) => v);
+  openDrilldown(`${e.from} → ${e.to}: ${e.count} event(s) by ${[...e.users].join(', ')}, ${showTime(e.first, state.result.stats.tz)} to ${showTime(e.last, state.result.stats.tz)}`,
+    el('div', { class: 'scroll' }, table));
+}
+
 function renderRows() {
   const r = state.result;
   let rows = r.rows.map((row, index) => ({ ...row, _index: index }));
+  if (filtering(state.filter)) {
+    const flagship = r.results.findIndex((x) => x.rule.flagship);
+    const keep = new Set(shownHits().filter((h) => h.rule === flagship).map((h) => h.m.row));
+    rows = rows.filter((row) => keep.has(row._index));
+  }
   const { key, dir } = state.sort;
   if (key) rows.sort((a, b) => (typeof a[key] === 'number' ? a[key] - b[key] : String(a[key]).localeCompare(String(b[key]))) * dir);
   renderTable($('rows'), [...ROW_COLUMNS, 'events'], rows, (c, v, row) => {
@@ -313,7 +387,7 @@ function renderRows() {
     return v;
   }, true);
   [...$('rows').tBodies[0].rows].forEach((tr, i) => tr.classList.toggle('remote', rows[i].remote_target !== ''));
-  $('no-rows').hidden = r.rows.length > 0;
+  $('no-rows').hidden = rows.length > 0;
 }
 
 function openDrilldown(title, ...content) {
@@ -365,6 +439,34 @@ function renderFiles(files) {
       el('ul', {}, ...v.errors.map((e) => el('li', { text: `${where(e) || 'file'}: ${e.message}` }))));
   });
 }
+
+$('lane').addEventListener('change', () => {
+  state.lane = $('lane').value;
+  if (state.result) {
+    const r = state.result;
+    state.timeline = timeline($('timeline'), state.hits.hits, { lane: state.lane, rules: r.results.map((x) => x.rule), tz: r.stats.tz, onSelect: (range) => setFilter(range) });
+  }
+});
+
+// ---- the saved report: one HTML file, everything inline ----
+async function sha256(text) {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  return btoa(String.fromCharCode(...d));
+}
+
+async function reportHtml() {
+  const { script, css } = state.reportAssets;
+  const doc = {
+    saved: new Date().toISOString(), tool: 'schtasks-detect (page)', options: options(), result: state.result,
+  };
+  // `<` escaped: no log value can close the data block.
+  const json = JSON.stringify(doc).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  const csp = `default-src 'none'; script-src 'sha256-${await sha256(script)}'; style-src 'sha256-${await sha256(css)}'; img-src data:; base-uri 'none'; form-action 'none'`;
+  return `<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta http-equiv="Content-Security-Policy" content="${csp}">\n` +
+    `<meta name="referrer" content="no-referrer">\n<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>schtasks-detect report</title>\n` +
+    `<style>${css}</style>\n</head>\n<body>\n<main id="report"></main>\n<script type="application/json" id="report-data">${json}</script>\n<script>${script}</script>\n</body>\n</html>\n`;
+}
+$('save-report').addEventListener('click', async () => download('schtasks-report.html', 'text/html', await reportHtml()));
 
 // ---- export (made here, in the browser) ----
 // CSV comes from the engine's own writer in the worker (one implementation

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { once } from 'node:events';
 import { cli, data, hasData, nativeJson, root } from '../wasm/helpers.mjs';
 import { writeLog } from './logs.mjs';
@@ -71,7 +72,7 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
       assert.match(csp, /default-src 'none'/);
       assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
       assert.doesNotMatch(csp, /unsafe-inline|\*/);
-      for (const f of ['app.js', 'worker.js', 'sample.js']) {
+      for (const f of ['app.js', 'worker.js', 'sample.js', 'pool.js', 'view.js', 'triage.js', 'report.js']) {
         assert.doesNotMatch(readFileSync(join(root, 'www', f), 'utf8'), /innerHTML|outerHTML|insertAdjacentHTML|document\.write/, f);
       }
     });
@@ -208,6 +209,111 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
         await page.waitForFunction(() => document.body.dataset.state === 'done');
         await page.click('#user-rules button[aria-label="remove rule Any Schtasks Run"]');
         await page.waitForFunction(() => document.body.dataset.state === 'done' && window.__schtasks.result.stats.rules === 1);
+      });
+    }
+
+    if (hasData) {
+      await t.test('triage: the timeline brush filters the tables, a graph edge opens its events, a host filters', async () => {
+        await page.selectOption('#rules', 'all');
+        await runFiles(page, FILES.map((f) => join(data, f)));
+        const native = nativeJson(['--rules', 'all', ...FILES]);
+        const nativeHits = native.results.flatMap((r, i) => (r.rule.flagship ? native.matches : r.matches).map((m) => ({ ...m, rule: r.rule.name })));
+        // One point per kept matched event of every rule.
+        const plotted = await page.evaluate(() => window.__schtasks.timeline.data.slice(1).reduce((n, s) => n + s.filter((v) => v != null).length, 0));
+        assert.equal(plotted, nativeHits.length);
+        assert.ok(native.results.length > 1 && nativeHits.some((h) => h.rule !== native.results[0].rule.name));
+
+        // Brushing a few pixels around the 4688 remote creation's time.
+        const target = nativeHits.find((h) => h.remote_target === 'fs02');
+        const over = await page.$eval('#timeline .u-over', (o) => { o.scrollIntoView({ block: 'center' }); const r = o.getBoundingClientRect(); return { x: r.x, y: r.y, h: r.height }; });
+        const px = await page.evaluate((t) => window.__schtasks.timeline.valToPos(Date.parse(t) / 1000, 'x'), target._time);
+        await page.mouse.move(over.x + px - 5, over.y + over.h / 2);
+        await page.mouse.down();
+        await page.mouse.move(over.x + px + 5, over.y + over.h / 2, { steps: 5 });
+        await page.mouse.up();
+        const f = await page.evaluate(() => window.__schtasks.filter);
+        const t0 = Date.parse(target._time);
+        assert.ok(f.from <= t0 && t0 <= f.to, JSON.stringify(f));
+        const inRange = (m) => Date.parse(m._time) >= f.from && Date.parse(m._time) <= f.to;
+        const wantRows = native.rows.filter((_, i) => native.matches.some((m) => m.row === i && inRange(m)));
+        assert.ok(wantRows.length > 0 && wantRows.length < native.rows.length);
+        assert.deepEqual(await pageRows(page), asText(wantRows));
+        const wantObjects = new Set(nativeHits.filter(inRange).flatMap((h) => [h.dest.toLowerCase(), h.user.toLowerCase()]));
+        const objects = await page.$$eval('#risk-rank tbody tr', (trs) => trs.map((tr) => tr.querySelector('[data-col=normalized_risk_object]').textContent));
+        assert.ok(objects.length > 0 && objects.every((o) => wantObjects.has(o)), objects.join('; '));
+        assert.equal(await page.getAttribute('#filter-chip', 'data-filtered'), 'true');
+        await page.screenshot({ path: join(shots, '11-triage-brushed.png'), fullPage: true });
+        await page.click('#clear-filter');
+        assert.deepEqual(await pageRows(page), asText(native.rows));
+
+        // The graph: an edge per (dest, remote_target) over every rule's matches.
+        const edges = await page.$$eval('#graph .edge', (gs) => gs.map((g) => `${g.dataset.from} ${g.dataset.to}`.toLowerCase()));
+        const want = [...new Set(nativeHits.filter((h) => h.remote_target).map((h) => `${h.dest} ${h.remote_target}`.toLowerCase()))];
+        assert.deepEqual(edges.sort(), want.sort());
+        const eventsOf = (remote) => nativeHits.filter((h) => h.remote_target === remote).map((h) => [h.rule, h._time, String(h.record ?? '')]);
+        const drilled = () => page.$$eval('#drill-edge tbody tr', (trs) => trs.map((tr) => ['rule', '_time', 'record'].map((c) => tr.querySelector(`[data-col="${c}"]`).textContent)));
+        // WORKSTATION5 to WORKSTATION6, opened from the keyboard.
+        assert.ok(edges.some((e) => /^workstation5\S* workstation6$/.test(e)), edges.join('; '));
+        await page.focus('#graph .edge[data-to="WORKSTATION6"]');
+        await page.keyboard.press('Enter');
+        assert.deepEqual(await drilled(), eventsOf('WORKSTATION6'));
+        // The 4688 one to fs02, with the mouse.
+        await page.locator('#graph .edge[data-to="fs02"] line').click({ force: true });
+        assert.deepEqual(await drilled(), eventsOf('fs02'));
+        assert.ok(eventsOf('fs02').length > 0);
+        // A host filters every table to its hits.
+        await page.locator('#graph .node[data-host="fs02"] circle').click();
+        const onHost = native.rows.filter((_, i) => native.matches.some((m) => m.row === i && (m.dest.toLowerCase() === 'fs02' || m.remote_target.toLowerCase() === 'fs02')));
+        assert.deepEqual(await pageRows(page), asText(onHost));
+        await page.screenshot({ path: join(shots, '12-triage-host.png'), fullPage: true });
+        await page.click('#clear-filter');
+        // The lane switch: one lane per user.
+        await page.selectOption('#lane', 'user');
+        const lanes = await page.evaluate(() => window.__schtasks.timeline.axes[1].splits(window.__schtasks.timeline).length);
+        assert.equal(lanes, new Set(nativeHits.map((h) => h.user || '(none)')).size);
+        await page.selectOption('#lane', 'dest');
+      });
+
+      await t.test('a saved report opens from file:// with inline scripts only, shows the same results, requests nothing', async () => {
+        const native = nativeJson(['--rules', 'all', ...FILES]);
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save-report')]);
+        const path = join(out, 'report.html');
+        await download.saveAs(path);
+        const html = readFileSync(path, 'utf8');
+        const csp = html.match(/http-equiv="Content-Security-Policy" content="([^"]+)"/)[1];
+        assert.match(csp, /default-src 'none'; script-src 'sha256-[A-Za-z0-9+/=]+'; style-src 'sha256-[A-Za-z0-9+/=]+'/);
+        assert.doesNotMatch(csp, /'self'|unsafe-inline|\*/);
+        assert.doesNotMatch(html, /<script[^>]*\bsrc=|<link[^>]*\bhref=/);
+        const report = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+        try {
+          const requests = [];
+          report.on('request', (r) => requests.push(r.url()));
+          const p = await report.newPage();
+          const problems = [];
+          p.on('pageerror', (e) => problems.push(String(e)));
+          p.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+          const url = pathToFileURL(path).href;
+          await p.goto(url);
+          await p.waitForSelector('#report-rows tbody');
+          const rows = await p.$$eval('#report-rows tbody tr', (trs) => trs.map((tr) => Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.col, td.textContent]))));
+          assert.deepEqual(rows, asText(native.rows));
+          const rules = await p.$$eval('#report-by-rule tbody tr', (trs) => trs.map((tr) => tr.querySelector('[data-col=rule]').textContent));
+          assert.deepEqual(rules, native.results.map((r) => r.rule.name));
+          const versions = await p.$$eval('#report-rules tbody tr', (trs) => trs.map((tr) => tr.querySelector('[data-col=version]').textContent));
+          assert.deepEqual(versions, native.results.map((r) => String(r.rule.version ?? '')));
+          const files = await p.$$eval('#report-files tbody tr', (trs) => trs.map((tr) => tr.querySelector('[data-col=events]').textContent));
+          assert.deepEqual(files, native.stats.files.map((x) => String(x.events)));
+          assert.equal(await p.$$eval('.timeline canvas', (c) => c.length), 1);
+          assert.ok(await p.$('.graph .edge[data-to="WORKSTATION6"]'));
+          // Filtering as you type, sorting by a column.
+          await p.fill('#report-rows ~ * input, .data-table:has(#report-rows) input', 'fs02');
+          assert.ok((await p.$$eval('#report-rows tbody tr', (t) => t.length)) < native.rows.length);
+          await p.screenshot({ path: join(shots, '13-report.png'), fullPage: true });
+          assert.deepEqual(requests, [url]);
+          assert.deepEqual(problems, []);
+        } finally {
+          await report.close();
+        }
       });
     }
 

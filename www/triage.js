@@ -1,0 +1,237 @@
+// The triage view, shared by the page and the saved report: when things
+// happened (a timeline, one lane per host or user), which host reached which
+// (the lateral-movement graph) and who is riskiest (sparklines). Derivations
+// are pure functions of a result; renderers write log values only as text
+// (textContent, SVG text, canvas text), never as markup.
+import { uPlot, forceSimulation, forceLink, forceManyBody, forceCenter, forceCollide } from './vendor/libs.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** An SVG element with attributes. */
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  return node;
+}
+
+/** A colour per index, far apart around the wheel, readable on light and dark. */
+export const colour = (i) => `hsl(${(i * 137.508) % 360}, 62%, 50%)`;
+
+/**
+ * Every kept matched event of every rule, oldest first: `{ t, m, rule, dest, user, remote }`
+ * (`t` in ms since the epoch; events whose time cannot be read are counted in `untimed`).
+ * The flagship's matches are the result's top-level `matches`, each pack rule's its own.
+ */
+export function hitsOf(result) {
+  const hits = [];
+  let untimed = 0;
+  result.results.forEach((r, rule) => {
+    const matches = r.rule.flagship ? result.matches : r.matches;
+    for (const m of matches) {
+      const t = Date.parse(m._time);
+      if (!Number.isFinite(t)) { untimed += 1; continue; }
+      hits.push({ t, m, rule, dest: m.dest ?? '', user: m.user ?? '', remote: m.remote_target ?? '' });
+    }
+  });
+  hits.sort((a, b) => a.t - b.t);
+  return { hits, untimed };
+}
+
+/** Does a hit pass the filter `{ from, to, host }` (each optional)? */
+export function passes(hit, filter) {
+  if (filter.from != null && hit.t < filter.from) return false;
+  if (filter.to != null && hit.t > filter.to) return false;
+  if (filter.host != null && hit.dest.toLowerCase() !== filter.host && hit.remote.toLowerCase() !== filter.host) return false;
+  return true;
+}
+
+export const filtering = (filter) => filter.from != null || filter.to != null || filter.host != null;
+
+/**
+ * The lateral-movement edges: from the host where a process named a remote
+ * host (`dest`) to that host (`remote_target`), over every rule's matches;
+ * with users, count, first and last time, and the hits themselves.
+ */
+export function edgesOf(hits) {
+  const edges = new Map();
+  for (const h of hits) {
+    if (!h.remote) continue;
+    const key = `${h.dest.toLowerCase()}\u0000${h.remote.toLowerCase()}`;
+    let e = edges.get(key);
+    if (!e) {
+      e = { from: h.dest, to: h.remote, users: new Set(), rules: new Set(), count: 0, first: h.t, last: h.t, hits: [] };
+      edges.set(key, e);
+    }
+    e.users.add(h.user);
+    e.rules.add(h.rule);
+    e.count += 1;
+    e.first = Math.min(e.first, h.t);
+    e.last = Math.max(e.last, h.t);
+    e.hits.push(h);
+  }
+  return [...edges.values()];
+}
+
+/** An ISO time in the result's time zone (`UTC` or `±HH:MM`). */
+export function showTime(t, tz) {
+  const off = offsetMinutes(tz);
+  const d = new Date(t + off * 60000).toISOString().slice(0, 19).replace('T', ' ');
+  return off === 0 ? `${d} UTC` : `${d} ${tz}`;
+}
+
+function offsetMinutes(tz) {
+  const m = /^([+-])(\d\d):?(\d\d)$/.exec(tz ?? '');
+  return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
+}
+
+/**
+ * The timeline: each hit a point at its time in its lane (`lane`: 'dest' or
+ * 'user'), coloured by rule. Dragging across it selects a range:
+ * `onSelect({ from, to })` in ms, or `onSelect(null)` for a click. Returns the
+ * uPlot instance (tests and the page's resize use it).
+ */
+export function timeline(box, hits, { lane = 'dest', rules, tz, onSelect }) {
+  box.replaceChildren();
+  if (!hits.length) {
+    box.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'No timed hits.' }));
+    return null;
+  }
+  const lanes = [...new Set(hits.map((h) => h[lane] || '(none)'))];
+  const laneOf = new Map(lanes.map((l, i) => [l, i]));
+  const used = [...new Set(hits.map((h) => h.rule))].sort((a, b) => a - b);
+  const xs = hits.map((h) => h.t / 1000);
+  const series = used.map((rule) => hits.map((h) => (h.rule === rule ? laneOf.get(h[lane] || '(none)') : null)));
+  const off = offsetMinutes(tz) * 60;
+  const width = Math.max(320, box.clientWidth || 800);
+  const height = Math.min(560, 90 + lanes.length * 22);
+  const opts = {
+    width,
+    height,
+    // Times shown in the result's zone, whatever the browser's.
+    tzDate: (ts) => {
+      const d = new Date((ts + off) * 1000);
+      return new Date(d.getTime() + d.getTimezoneOffset() * 60000);
+    },
+    cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+    scales: {
+      // A margin either side, so that the first and last hits are not cut by the edges.
+      x: { time: true, range: (u, min, max) => { const pad = Math.max(30, (max - min) * 0.03); return [min - pad, max + pad]; } },
+      y: { range: [-0.6, lanes.length - 0.4] },
+    },
+    axes: [
+      { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.25)' }, ticks: { stroke: 'rgba(128,128,128,0.4)' } },
+      {
+        stroke: 'currentColor',
+        size: Math.min(220, 14 + Math.max(...lanes.map((l) => l.length)) * 7),
+        splits: () => lanes.map((_, i) => i),
+        values: (_, splits) => splits.map((i) => lanes[i] ?? ''),
+        grid: { stroke: 'rgba(128,128,128,0.15)' },
+        ticks: { show: false },
+      },
+    ],
+    legend: { show: false },
+    series: [{}, ...used.map((rule) => ({
+      label: rules[rule]?.name ?? `rule ${rule}`,
+      stroke: colour(rule),
+      fill: colour(rule),
+      paths: () => null,
+      points: { show: true, size: 7, width: 1, fill: colour(rule) },
+    }))],
+    hooks: {
+      setSelect: [(u) => {
+        if (u.select.width < 2) return;
+        const from = u.posToVal(u.select.left, 'x') * 1000;
+        const to = u.posToVal(u.select.left + u.select.width, 'x') * 1000;
+        onSelect?.({ from, to });
+      }],
+    },
+  };
+  const plot = new uPlot(opts, [xs, ...series], box);
+  box.setAttribute('aria-label', `Timeline: ${hits.length} hit(s) from ${showTime(hits[0].t, tz)} to ${showTime(hits[hits.length - 1].t, tz)}, one lane per ${lane === 'dest' ? 'host' : 'user'} (${lanes.length}); drag across it to filter the tables`);
+  return plot;
+}
+
+/**
+ * The lateral-movement graph: hosts as nodes, an edge from `dest` to
+ * `remote_target` labelled with its users and count. Laid out by d3-force
+ * (its random source is seeded, so a result is always drawn the same).
+ * Nodes and edges are buttons: `onHost(name)`, `onEdge(edge)`.
+ */
+export function graph(box, edges, { tz, onHost, onEdge }) {
+  box.replaceChildren();
+  if (!edges.length) {
+    box.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'No process named a remote host.' }));
+    return;
+  }
+  const names = new Map();
+  for (const e of edges) for (const n of [e.from, e.to]) if (!names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
+  const nodes = [...names.entries()].map(([id, name]) => ({ id, name }));
+  const links = edges.map((e) => ({ source: e.from.toLowerCase(), target: e.to.toLowerCase(), edge: e }));
+  const width = Math.max(320, box.clientWidth || 800);
+  const height = Math.min(640, 160 + nodes.length * 28);
+  const sim = forceSimulation(nodes)
+    .force('link', forceLink(links).id((d) => d.id).distance(150))
+    .force('charge', forceManyBody().strength(-500))
+    .force('collide', forceCollide(40))
+    .force('center', forceCenter(width / 2, height / 2))
+    .stop();
+  for (let i = 0; i < 300; i++) sim.tick();
+  const pad = 60;
+  const clampX = (x) => Math.max(pad, Math.min(width - pad, x));
+  const clampY = (y) => Math.max(30, Math.min(height - 30, y));
+  for (const n of nodes) { n.x = clampX(n.x); n.y = clampY(n.y); }
+
+  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'group', 'aria-label': `Lateral movement: ${nodes.length} host(s), ${edges.length} edge(s)` });
+  const defs = svg('defs');
+  const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 22, refY: 5, markerWidth: 8, markerHeight: 8, orient: 'auto-start-reverse' });
+  marker.append(svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrow' }));
+  defs.append(marker);
+  root.append(defs);
+  const button = (g, label, action) => {
+    g.setAttribute('tabindex', '0');
+    g.setAttribute('role', 'button');
+    g.setAttribute('aria-label', label);
+    g.addEventListener('click', action);
+    g.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); action(); } });
+    const title = svg('title');
+    title.textContent = label;
+    g.append(title);
+  };
+  for (const l of links) {
+    const e = l.edge;
+    const g = svg('g', { class: 'edge' });
+    g.dataset.from = e.from;
+    g.dataset.to = e.to;
+    g.append(svg('line', { x1: l.source.x, y1: l.source.y, x2: l.target.x, y2: l.target.y, 'marker-end': 'url(#arrow)' }));
+    const label = svg('text', { x: (l.source.x + l.target.x) / 2, y: (l.source.y + l.target.y) / 2 - 6, 'text-anchor': 'middle', class: 'edge-label' });
+    label.textContent = `${[...e.users].join(', ')} · ${e.count}`;
+    g.append(label);
+    button(g, `${e.from} to ${e.to}: ${e.count} event(s) by ${[...e.users].join(', ')}, first ${showTime(e.first, tz)}, last ${showTime(e.last, tz)}; open its events`, () => onEdge?.(e));
+    root.append(g);
+  }
+  for (const n of nodes) {
+    const g = svg('g', { class: 'node', transform: `translate(${n.x},${n.y})` });
+    g.dataset.host = n.name;
+    g.append(svg('circle', { r: 12 }));
+    const label = svg('text', { y: 28, 'text-anchor': 'middle' });
+    label.textContent = n.name;
+    g.append(label);
+    button(g, `host ${n.name}: filter to its hits`, () => onHost?.(n.id));
+    root.append(g);
+  }
+  box.append(root);
+}
+
+/** A sparkline of `times` (ms) over [from, to], in `bins` bins, as an SVG. */
+export function sparkline(times, from, to, bins = 24) {
+  const counts = new Array(bins).fill(0);
+  const span = Math.max(1, to - from);
+  for (const t of times) counts[Math.min(bins - 1, Math.max(0, Math.floor(((t - from) / span) * bins)))] += 1;
+  const max = Math.max(1, ...counts);
+  const w = 96;
+  const h = 18;
+  const points = counts.map((c, i) => `${((i + 0.5) * w) / bins},${h - 1 - (c / max) * (h - 2)}`).join(' ');
+  const root = svg('svg', { viewBox: `0 0 ${w} ${h}`, width: w, height: h, class: 'spark', role: 'img', 'aria-label': `${times.length} hit(s) over time` });
+  root.append(svg('polyline', { points }));
+  return root;
+}
