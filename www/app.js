@@ -2,13 +2,13 @@
 // that comes from a log is written with textContent (never as HTML).
 import { sampleFiles } from './sample.js';
 import { Pool } from './pool.js';
-import { el } from './view.js';
-import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime } from './triage.js';
+import { el, fillTable } from './view.js';
+import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime, timesByObject } from './triage.js';
 
 const $ = (id) => document.getElementById(id);
 const ROW_COLUMNS = ['process_name', 'process', 'parent_process_name', 'dest', 'user', 'count', 'firstTime', 'lastTime', 'remote_target'];
 
-const state = { files: [], result: null, sort: { key: null, dir: 1 }, running: false, ready: false, lastRun: null, userRules: [], filter: {}, hits: [], lane: 'dest' };
+const state = { files: [], result: null, running: false, ready: false, lastRun: null, userRules: [], filter: {}, hits: [], lane: 'dest' };
 window.__schtasks = state; // for the end-to-end tests and the curious
 
 const worker = new Worker('./worker.js', { type: 'module' });
@@ -222,16 +222,21 @@ function render(result) {
   $('mode-counts').textContent =
     `On these files: parity gives ${c.parity_rows} row(s), precise ${c.precise_rows}. ` +
     `Only parity: ${c.parity_only.length} (local /sc, /st or quoted /s); only precise: ${c.precise_only.length} (dash switches).`;
+  // The first RISK_MESSAGES messages; all of them are in the risk events' exports.
   const ol = $('risk-messages');
-  ol.replaceChildren(...result.risk_events.map((r) =>
+  ol.replaceChildren(...result.risk_events.slice(0, RISK_MESSAGES).map((r) =>
     el('li', {}, el('span', { class: 'muted', text: `[${r.risk_object_type} ${r.risk_object}, score ${r.risk_score}] ` }), r.risk_message)));
+  $('risk-messages-more').textContent = result.risk_events.length > RISK_MESSAGES
+    ? `The first ${RISK_MESSAGES} of ${result.risk_events.length} risk messages; every one is in the risk events' CSV and JSON exports.` : '';
   renderTable($('risk-objects'), ['normalized_risk_object', 'risk_object_type', 'count', 'risk_score', 'firstTime', 'lastTime'],
     result.risk_objects.map((o) => ({ ...o })), (key, value, o) =>
-      key === 'normalized_risk_object' ? el('button', { class: 'linkish', type: 'button', text: value, onclick: () => riskDrilldown(o.normalized_risk_object) }) : value);
+      key === 'normalized_risk_object' ? el('button', { class: 'linkish', type: 'button', text: value, onclick: () => riskDrilldown(o.normalized_risk_object) }) : value,
+    true, { filterable: true, caption: 'risk objects' });
   renderFiles(result.stats.files);
   renderByRule(result);
 }
 
+const RISK_MESSAGES = 1000;
 const RISK_VIEW_COLUMNS = ['normalized_risk_object', 'risk_object_type', 'risk_score', 'count', 'rule_count', 'mitre_attack', 'firstTime', 'lastTime'];
 
 function renderByRule(result) {
@@ -241,13 +246,14 @@ function renderByRule(result) {
   renderTable($('risk-view'), RISK_VIEW_COLUMNS, result.risk_view, (key, value, o) => {
     if (key === 'normalized_risk_object') return el('button', { class: 'linkish', type: 'button', text: value, onclick: () => riskDrilldown(o.normalized_risk_object, true) });
     return Array.isArray(value) ? value.join(', ') : value;
-  });
+  }, true, { filterable: true, caption: 'risk view' });
   const items = result.results.map((r, index) => ({
     rule: r.rule.name, type: r.rule.type, score: r.rule.risk_score, rows: r.rows.length, 'risk events': r.risk_events.length,
     'ATT&CK': r.rule.mitre_attack_id.join(', '), stories: r.rule.analytic_stories.join(', '), _index: index,
   }));
   renderTable($('by-rule'), ['rule', 'type', 'score', 'rows', 'risk events', 'ATT&CK', 'stories'], items, (key, value, item) =>
-    key === 'rule' ? el('button', { class: 'linkish', type: 'button', text: value, onclick: () => ruleDrilldown(item._index) }) : value);
+    key === 'rule' ? el('button', { class: 'linkish', type: 'button', text: value, onclick: () => ruleDrilldown(item._index) }) : value,
+  true, { filterable: true, caption: 'rules' });
 }
 
 /** One rule's rows, with its own columns; a multivalue cell lists its values one per line. */
@@ -255,10 +261,11 @@ function ruleDrilldown(index) {
   const r = state.result.results[index];
   const columns = [...new Set(r.rows.flatMap((row) => Object.keys(row)))];
   const table = el('table', { id: 'drill-rule' }, el('thead'), el('tbody'));
+  const box = el('div', { class: 'scroll' }, table);
   renderTable(table, columns, r.rows, (c, v) => (Array.isArray(v) ? v.join('\n') : v));
   const risk = el('ul', {}, ...r.risk_events.map((e) => el('li', { text: `[${e.risk_object_type} ${e.risk_object}, score ${e.risk_score}] ${e.risk_message}` })));
   openDrilldown(`${r.rule.name}: ${r.rows.length} row(s)`, el('p', { class: 'muted', text: `${r.rule.search_name} · ${r.rule.type} · ${r.rule.id}` }),
-    el('div', { class: 'scroll' }, table), el('h4', { text: 'Risk events' }), risk);
+    box, el('h4', { text: 'Risk events' }), risk);
 }
 
 /** Name-value cards of a <dl class=summary>. */
@@ -274,29 +281,9 @@ function renderSummary(s) {
   $('summary').replaceChildren(...cards(items));
 }
 
-function renderTable(table, columns, items, cell, sortable = false) {
-  const head = el('tr', {}, ...columns.map((c) => {
-    if (!sortable) return el('th', { scope: 'col', text: c });
-    const th = el('th', { scope: 'col' }, el('button', { type: 'button', text: c, onclick: () => sortBy(c) }));
-    if (state.sort.key === c) th.setAttribute('aria-sort', state.sort.dir > 0 ? 'ascending' : 'descending');
-    return th;
-  }));
-  table.tHead.replaceChildren(head);
-  table.tBodies[0].replaceChildren(...items.map((item) => {
-    const tr = el('tr', {});
-    for (const c of columns) {
-      const v = cell(c, item[c], item);
-      const td = el('td', { 'data-col': c, class: c === 'process' || c === 'command_line' ? 'cmd' : '' });
-      td.append(v instanceof Node ? v : document.createTextNode(v == null ? '' : String(v)));
-      tr.append(td);
-    }
-    return tr;
-  }));
-}
-
-function sortBy(key) {
-  state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : 1 };
-  renderRows();
+/** A table of the page (see view.js: sorting, filtering as you type, virtualised when long). */
+function renderTable(table, columns, items, cell, sortable = false, extra = {}) {
+  fillTable(table, columns, items, cell, { sortable, cellClass: (c) => (c === 'process' || c === 'command_line' ? 'cmd' : ''), ...extra });
 }
 
 // ---- triage: risk first, the timeline, the lateral-movement graph ----
@@ -304,13 +291,20 @@ function renderTriage() {
   const r = state.result;
   const rules = r.results.map((x) => x.rule);
   state.timeline = timeline($('timeline'), state.hits.hits, { lane: state.lane, rules, tz: r.stats.tz, onSelect: (range) => setFilter(range) });
-  graph($('graph'), state.edges, { tz: r.stats.tz, onHost: (host) => setFilter({ host }), onEdge: edgeDrilldown });
+  renderGraph();
   renderRiskRank();
   renderFilterChip();
 }
 
+/** The graph of the hits the filter keeps. */
+function renderGraph() {
+  const edges = filtering(state.filter) ? edgesOf(shownHits()) : state.edges;
+  graph($('graph'), edges, { tz: state.result.stats.tz, onHost: (host) => setFilter({ host }), onEdge: edgeDrilldown });
+}
+
 function setFilter(change) {
   Object.assign(state.filter, change);
+  renderGraph();
   renderFilterChip();
   renderRiskRank();
   renderRows();
@@ -319,6 +313,7 @@ function setFilter(change) {
 function clearFilter() {
   state.filter = {};
   state.timeline?.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+  renderGraph();
   renderFilterChip();
   renderRiskRank();
   renderRows();
@@ -351,24 +346,24 @@ function renderRiskRank() {
   const all = state.hits.hits;
   const from = all.length ? all[0].t : 0;
   const to = all.length ? all[all.length - 1].t : 1;
-  const shown = shownHits();
-  const timesOf = (name) => shown.filter((h) => h.dest.toLowerCase() === name || h.user.toLowerCase() === name).map((h) => h.t);
-  const items = objects.map((o) => ({ ...o, times: timesOf(o.normalized_risk_object) }))
+  const times = timesByObject(shownHits());
+  const items = objects.map((o) => ({ ...o, times: times.get(o.normalized_risk_object) ?? [] }))
     .filter((o) => !filtering(state.filter) || o.times.length);
   renderTable($('risk-rank'), ['normalized_risk_object', 'risk_object_type', 'risk_score', 'count', 'hits over time', 'search_name', 'mitre_tactic'], items, (key, value, o) => {
     if (key === 'normalized_risk_object') return el('button', { class: 'linkish', type: 'button', text: value, onclick: () => riskDrilldown(o.normalized_risk_object, !!r.risk_view?.length) });
     if (key === 'hits over time') return sparkline(o.times, from, to);
     return Array.isArray(value) ? value.join('\n') : value;
-  });
+  }, true, { filterable: true, caption: 'risk objects' });
 }
 
 function edgeDrilldown(e) {
   const rules = state.result.results.map((x) => x.rule);
   const cols = ['rule', '_time', 'file', 'line', 'record', 'dest', 'user', 'process_name', 'process', 'parent_process_name', 'remote_target'];
   const table = el('table', { id: 'drill-edge' }, el('thead'), el('tbody'));
+  const box = el('div', { class: 'scroll' }, table);
   renderTable(table, cols, e.hits.map((h) => ({ rule: rules[h.rule].name, ...h.m })), (c, v) => v);
   openDrilldown(`${e.from} → ${e.to}: ${e.count} event(s) by ${[...e.users].join(', ')}, ${showTime(e.first, state.result.stats.tz)} to ${showTime(e.last, state.result.stats.tz)}`,
-    el('div', { class: 'scroll' }, table));
+    box);
 }
 
 function renderRows() {
@@ -379,14 +374,11 @@ function renderRows() {
     const keep = new Set(shownHits().filter((h) => h.rule === flagship).map((h) => h.m.row));
     rows = rows.filter((row) => keep.has(row._index));
   }
-  const { key, dir } = state.sort;
-  if (key) rows.sort((a, b) => (typeof a[key] === 'number' ? a[key] - b[key] : String(a[key]).localeCompare(String(b[key]))) * dir);
   renderTable($('rows'), [...ROW_COLUMNS, 'events'], rows, (c, v, row) => {
     if (c === 'events') return el('button', { type: 'button', class: 'linkish', text: 'events', 'aria-label': `matched events of row ${row._index + 1}`, onclick: () => rowDrilldown(row._index) });
     if (c === 'dest' || c === 'user') return el('button', { type: 'button', class: 'linkish', text: v, onclick: () => riskDrilldown(String(v).toLowerCase()) });
     return v;
-  }, true);
-  [...$('rows').tBodies[0].rows].forEach((tr, i) => tr.classList.toggle('remote', rows[i].remote_target !== ''));
+  }, true, { filterable: true, caption: 'hits', rowClass: (row) => (row.remote_target !== '' ? 'remote' : '') });
   $('no-rows').hidden = rows.length > 0;
 }
 
@@ -404,10 +396,11 @@ function rowDrilldown(index) {
   const matches = r.matches.filter((m) => m.row === index);
   const cim = ['_time', 'source', 'file', 'line', 'record', 'dest', 'user', 'process_name', 'process', 'command_line', 'parent_process_name', 'parent_process', 'original_file_name', 'process_id', 'parent_process_id', 'remote_target'];
   const table = el('table', { id: 'drill-events' }, el('thead'), el('tbody'));
+  const box = el('div', { class: 'scroll' }, table);
   renderTable(table, cim, matches, (c, v) => v);
   const raws = matches.map((m, i) => el('details', {}, el('summary', { text: `raw event ${i + 1} (${m.file}${m.line ? `, line ${m.line}` : ''}${m.record ? `, record ${m.record}` : ''})` }), el('pre', { text: JSON.stringify(m.raw, null, 2) })));
   const more = row.count > matches.length ? el('p', { class: 'muted', text: `${row.count - matches.length} more event(s) counted but not kept (per-row limit).` }) : '';
-  openDrilldown(`Matched events: ${row.process_name} on ${row.dest} by ${row.user} (${row.count})`, el('div', { class: 'scroll' }, table), ...raws, more);
+  openDrilldown(`Matched events: ${row.process_name} on ${row.dest} by ${row.user} (${row.count})`, box, ...raws, more);
 }
 
 function riskDrilldown(object, acrossRules = false) {

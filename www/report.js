@@ -1,8 +1,8 @@
 // The saved report's script (bundled with its imports into one file by
 // scripts/build-page.sh and inlined into the report): it reads the report's
 // data block and draws the same views as the page, offline, with no request.
-import { el, dataTable } from './view.js';
-import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime } from './triage.js';
+import { el, dataTable, fillTable } from './view.js';
+import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime, timesByObject } from './triage.js';
 
 const ROW_COLUMNS = ['process_name', 'process', 'parent_process_name', 'dest', 'user', 'count', 'firstTime', 'lastTime', 'remote_target'];
 const EVENT_COLUMNS = ['_time', 'file', 'line', 'record', 'dest', 'user', 'process_name', 'process', 'parent_process_name', 'remote_target'];
@@ -15,10 +15,10 @@ function renderReport(root, doc) {
   const filter = {};
   const parts = {
     chip: el('p', { class: 'filter-chip', role: 'status' }),
-    risk: el('div'),
+    risk: dataTable('report-risk', [], [], undefined, { caption: 'risk objects' }),
     timeline: el('div', { class: 'timeline', role: 'img' }),
     graph: el('div', { class: 'graph' }),
-    rows: el('div'),
+    rows: dataTable('report-rows', ROW_COLUMNS, [], undefined, { caption: 'hits' }),
     drill: el('section', { class: 'drilldown', hidden: '' }),
   };
   const setFilter = (change) => {
@@ -36,13 +36,15 @@ function renderReport(root, doc) {
     const objects = (result.risk_view?.length ? result.risk_view : result.risk_objects).slice().sort((a, b) => b.risk_score - a.risk_score);
     const from = hits.length ? hits[0].t : 0;
     const to = hits.length ? hits[hits.length - 1].t : 1;
-    const timesOf = (name) => shown.filter((h) => h.dest.toLowerCase() === name || h.user.toLowerCase() === name).map((h) => h.t);
+    const byObject = timesByObject(shown);
+    const timesOf = (name) => byObject.get(name) ?? [];
     const visible = filtering(filter) ? objects.filter((o) => timesOf(o.normalized_risk_object).length) : objects;
-    parts.risk.replaceChildren(dataTable('report-risk', ['normalized_risk_object', 'risk_object_type', 'risk_score', 'count', 'trend', 'search_name', 'mitre_tactic'],
-      visible.map((o) => ({ ...o, trend: '' })), (c, v, o) => (c === 'trend' ? sparkline(timesOf(o.normalized_risk_object), from, to) : Array.isArray(v) ? v.join('\n') : v), { caption: 'risk objects' }));
+    fillTable(parts.risk.querySelector('table'), ['normalized_risk_object', 'risk_object_type', 'risk_score', 'count', 'trend', 'search_name', 'mitre_tactic'],
+      visible, (c, v, o) => (c === 'trend' ? sparkline(timesOf(o.normalized_risk_object), from, to) : Array.isArray(v) ? v.join('\n') : v), { sortable: true, filterable: true });
     const keep = new Set(shown.filter((h) => rules[h.rule].flagship).map((h) => h.m.row));
     const rows = filtering(filter) ? result.rows.filter((_, i) => keep.has(i)) : result.rows;
-    parts.rows.replaceChildren(dataTable('report-rows', ROW_COLUMNS, rows, undefined, { caption: 'hits' }));
+    fillTable(parts.rows.querySelector('table'), ROW_COLUMNS, rows, undefined, { sortable: true, filterable: true });
+    graph(parts.graph, edgesOf(shown), { tz, onHost: (host) => setFilter({ host }), onEdge: openEdge });
   };
 
   const openEdge = (e) => {
@@ -84,7 +86,6 @@ function renderReport(root, doc) {
   );
   draw();
   timeline(parts.timeline, hits, { rules, tz, onSelect: (r) => setFilter(r ?? { from: undefined, to: undefined }) });
-  graph(parts.graph, edgesOf(hits), { tz, onHost: (host) => setFilter({ host }), onEdge: openEdge });
 }
 
 const data = document.getElementById('report-data');

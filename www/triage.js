@@ -123,7 +123,11 @@ export function timeline(box, hits, { lane = 'dest', rules, tz, onSelect }) {
       {
         stroke: 'currentColor',
         size: Math.min(220, 14 + Math.max(...lanes.map((l) => l.length)) * 7),
-        splits: () => lanes.map((_, i) => i),
+        // Every lane labelled when they fit, else every `step`-th (a label needs 14 px).
+        splits: () => {
+          const step = Math.max(1, Math.ceil(lanes.length / Math.max(1, Math.floor((height - 60) / 14))));
+          return lanes.map((_, i) => i).filter((i) => i % step === 0);
+        },
         values: (_, splits) => splits.map((i) => lanes[i] ?? ''),
         grid: { stroke: 'rgba(128,128,128,0.15)' },
         ticks: { show: false },
@@ -151,17 +155,25 @@ export function timeline(box, hits, { lane = 'dest', rules, tz, onSelect }) {
   return plot;
 }
 
+/** At most this many edges are drawn. */
+export const GRAPH_EDGES = 150;
+
 /**
  * The lateral-movement graph: hosts as nodes, an edge from `dest` to
  * `remote_target` labelled with its users and count. Laid out by d3-force
  * (its random source is seeded, so a result is always drawn the same).
  * Nodes and edges are buttons: `onHost(name)`, `onEdge(edge)`.
  */
-export function graph(box, edges, { tz, onHost, onEdge }) {
+export function graph(box, allEdges, { tz, onHost, onEdge, limit = GRAPH_EDGES }) {
   box.replaceChildren();
-  if (!edges.length) {
+  if (!allEdges.length) {
     box.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'No process named a remote host.' }));
     return;
+  }
+  // A readable graph: the busiest edges (a host filter shows that host's).
+  const edges = allEdges.length > limit ? allEdges.slice().sort((a, b) => b.count - a.count || a.first - b.first).slice(0, limit) : allEdges;
+  if (edges.length < allEdges.length) {
+    box.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: `The ${edges.length} busiest of ${allEdges.length} edges; click a host to see its own.` }));
   }
   const names = new Map();
   for (const e of edges) for (const n of [e.from, e.to]) if (!names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
@@ -220,6 +232,23 @@ export function graph(box, edges, { tz, onHost, onEdge }) {
     root.append(g);
   }
   box.append(root);
+}
+
+/** The times of the hits of each risk object (a host's `dest` or a user), by lower-case name. */
+export function timesByObject(hits) {
+  const by = new Map();
+  const add = (name, t) => {
+    if (!name) return;
+    const key = name.toLowerCase();
+    let list = by.get(key);
+    if (!list) by.set(key, (list = []));
+    list.push(t);
+  };
+  for (const h of hits) {
+    add(h.dest, h.t);
+    if (h.user.toLowerCase() !== h.dest.toLowerCase()) add(h.user, h.t);
+  }
+  return by;
 }
 
 /** A sparkline of `times` (ms) over [from, to], in `bins` bins, as an SVG. */

@@ -58,3 +58,30 @@ export function hostileJsonLines() {
   }
   return Buffer.concat(parts);
 }
+
+/**
+ * Sysmon JSON lines that give `rows` distinct flagship rows: 2,000 hosts,
+ * each running `rows / 2000` different schtasks command lines, one in fifty
+ * naming one of 20 remote hosts (edges for the graph), over a day.
+ */
+export async function writeManyRows(path, rows) {
+  const ws = createWriteStream(path);
+  const perHost = Math.ceil(rows / 2000);
+  for (let i = 0; i < rows; i++) {
+    const host = i % 2000;
+    const k = Math.floor(i / 2000);
+    const remote = i % 50 === 0 ? ` /s SRV-${(i / 50) % 20}` : '';
+    const s = i % 86400;
+    const line = JSON.stringify({
+      EventID: 1, Channel: 'Microsoft-Windows-Sysmon/Operational', Hostname: `WKS-${String(host).padStart(4, '0')}.corp.example`,
+      UtcTime: `2024-02-01 ${String(Math.floor(s / 3600)).padStart(2, '0')}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}.000`,
+      ProcessGuid: `{E2A3D6B1-11D7-5F25-0000-${String(i).padStart(12, '0')}}`, ProcessId: String(i % 65536),
+      Image: 'C:\\Windows\\System32\\schtasks.exe', CommandLine: `schtasks /create${remote} /tn job-${k} /tr c:\\tools\\t${k}.exe /sc once /st 00:00`,
+      User: `CORP\\user${host % 300}`, ParentImage: 'C:\\Windows\\System32\\cmd.exe', ParentCommandLine: 'cmd.exe',
+    }) + '\n';
+    if (!ws.write(line)) await once(ws, 'drain');
+  }
+  ws.end();
+  await once(ws, 'finish');
+  return { perHost };
+}
