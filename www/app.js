@@ -3,12 +3,12 @@
 import { sampleFiles } from './sample.js';
 import { Pool } from './pool.js';
 import { el, fillTable } from './view.js';
-import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime, timesByObject } from './triage.js';
+import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime, timesByObject, rangeForm } from './triage.js';
 
 const $ = (id) => document.getElementById(id);
 const ROW_COLUMNS = ['process_name', 'process', 'parent_process_name', 'dest', 'user', 'count', 'firstTime', 'lastTime', 'remote_target'];
 
-const state = { files: [], result: null, running: false, ready: false, lastRun: null, userRules: [], filter: {}, hits: [], lane: 'dest' };
+const state = { files: [], result: null, running: false, ready: false, lastRun: null, userRules: [], filter: {}, hits: [] };
 window.__schtasks = state; // for the end-to-end tests and the curious
 
 const worker = new Worker('./worker.js', { type: 'module' });
@@ -289,11 +289,20 @@ function renderTable(table, columns, items, cell, sortable = false, extra = {}) 
 // ---- triage: risk first, the timeline, the lateral-movement graph ----
 function renderTriage() {
   const r = state.result;
-  const rules = r.results.map((x) => x.rule);
-  state.timeline = timeline($('timeline'), state.hits.hits, { lane: state.lane, rules, tz: r.stats.tz, onSelect: (range) => setFilter(range) });
+  state.range = rangeForm(r.stats.tz, (range) => setFilter(range));
+  $('range-box').replaceChildren(state.range.box);
+  drawTimeline();
   renderGraph();
   renderRiskRank();
   renderFilterChip();
+}
+
+function drawTimeline() {
+  const r = state.result;
+  state.timeline = timeline($('timeline'), state.hits.hits, {
+    lane: $('lane').value, colourBy: $('colour-by').value, rules: r.results.map((x) => x.rule), tz: r.stats.tz,
+    onSelect: (range) => { state.range.set(range.from, range.to); setFilter(range); },
+  });
 }
 
 /** The graph of the hits the filter keeps. */
@@ -313,6 +322,7 @@ function setFilter(change) {
 function clearFilter() {
   state.filter = {};
   state.timeline?.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+  state.range.set(null, null);
   renderGraph();
   renderFilterChip();
   renderRiskRank();
@@ -433,13 +443,7 @@ function renderFiles(files) {
   });
 }
 
-$('lane').addEventListener('change', () => {
-  state.lane = $('lane').value;
-  if (state.result) {
-    const r = state.result;
-    state.timeline = timeline($('timeline'), state.hits.hits, { lane: state.lane, rules: r.results.map((x) => x.rule), tz: r.stats.tz, onSelect: (range) => setFilter(range) });
-  }
-});
+for (const id of ['lane', 'colour-by']) $(id).addEventListener('change', () => { if (state.result) drawTimeline(); });
 
 // ---- the saved report: one HTML file, everything inline ----
 async function sha256(text) {

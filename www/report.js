@@ -2,7 +2,7 @@
 // scripts/build-page.sh and inlined into the report): it reads the report's
 // data block and draws the same views as the page, offline, with no request.
 import { el, dataTable, fillTable } from './view.js';
-import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime, timesByObject } from './triage.js';
+import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime, timesByObject, rangeForm } from './triage.js';
 
 const ROW_COLUMNS = ['process_name', 'process', 'parent_process_name', 'dest', 'user', 'count', 'firstTime', 'lastTime', 'remote_target'];
 const EVENT_COLUMNS = ['_time', 'file', 'line', 'record', 'dest', 'user', 'process_name', 'process', 'parent_process_name', 'remote_target'];
@@ -25,7 +25,21 @@ function renderReport(root, doc) {
     Object.assign(filter, change);
     draw();
   };
-  const clear = el('button', { type: 'button', text: 'Clear the filter', onclick: () => { for (const k of Object.keys(filter)) delete filter[k]; draw(); } });
+  const range = rangeForm(tz, (r) => setFilter(r));
+  const lane = el('select', { 'aria-label': 'one lane per' }, el('option', { value: 'dest', text: 'host' }), el('option', { value: 'user', text: 'user' }));
+  const colourBy = el('select', { 'aria-label': 'colour by' }, el('option', { value: 'rule', text: 'by rule' }), el('option', { value: 'tactic', text: 'by ATT&CK tactic' }));
+  let plot = null;
+  const drawTimeline = () => {
+    plot = timeline(parts.timeline, hits, { lane: lane.value, colourBy: colourBy.value, rules, tz, onSelect: (r) => { range.set(r.from, r.to); setFilter(r); } });
+  };
+  lane.addEventListener('change', drawTimeline);
+  colourBy.addEventListener('change', drawTimeline);
+  const clear = el('button', { type: 'button', text: 'Clear the filter', onclick: () => {
+    for (const k of Object.keys(filter)) delete filter[k];
+    plot?.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    range.set(null, null);
+    draw();
+  } });
 
   const draw = () => {
     const shown = hits.filter((h) => passes(h, filter));
@@ -65,7 +79,8 @@ function renderReport(root, doc) {
       .map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: String(v) })))),
     parts.chip,
     el('h2', { text: 'Risk, by object' }), parts.risk,
-    el('h2', { text: 'Timeline' }), parts.timeline,
+    el('h2', { text: 'Timeline' }), el('p', { class: 'muted' }, 'One lane per ', lane, ', coloured ', colourBy, '. Drag across it, or give a range, to filter the tables.'),
+    parts.timeline, range.box,
     el('h2', { text: 'Lateral movement' }), parts.graph,
     parts.drill,
     el('h2', { text: 'Hits (the flagship’s rows)' }), parts.rows,
@@ -85,7 +100,7 @@ function renderReport(root, doc) {
     dataTable('report-rules', ['name', 'id', 'version', 'type', 'search_name'], rules, undefined, { caption: 'rules run' }),
   );
   draw();
-  timeline(parts.timeline, hits, { rules, tz, onSelect: (r) => setFilter(r ?? { from: undefined, to: undefined }) });
+  drawTimeline();
 }
 
 const data = document.getElementById('report-data');

@@ -79,6 +79,51 @@ export function showTime(t, tz) {
   return off === 0 ? `${d} UTC` : `${d} ${tz}`;
 }
 
+/** `YYYY-MM-DD HH:MM:SS` in the zone `tz`, as the range form shows and reads it. */
+export function localTime(t, tz) {
+  return new Date(t + offsetMinutes(tz) * 60000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** The inverse of `localTime` (seconds optional); NaN for anything else. */
+export function parseLocalTime(text, tz) {
+  const m = /^\s*(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d)(:\d\d(?:\.\d+)?)?\s*$/.exec(text);
+  if (!m) return NaN;
+  return Date.parse(`${m[1]}T${m[2]}${m[3] ?? ':00'}Z`) - offsetMinutes(tz) * 60000;
+}
+
+/**
+ * The keyboard's way to a time range: two fields and a button, in the
+ * result's zone. `onRange({ from, to })`; `set(from, to)` shows a brushed range.
+ */
+export function rangeForm(tz, onRange) {
+  const make = (tag, props) => Object.assign(document.createElement(tag), props);
+  const from = make('input', { type: 'text', id: 'range-from', size: 20, placeholder: 'YYYY-MM-DD HH:MM:SS', spellcheck: false });
+  const to = make('input', { type: 'text', id: 'range-to', size: 20, placeholder: 'YYYY-MM-DD HH:MM:SS', spellcheck: false });
+  const apply = make('button', { type: 'button', id: 'range-apply', textContent: 'Filter to this range' });
+  const why = make('span', { className: 'muted', role: 'status' });
+  const go = () => {
+    const a = parseLocalTime(from.value, tz);
+    const b = parseLocalTime(to.value, tz);
+    if (Number.isNaN(a) || Number.isNaN(b) || a > b) {
+      why.textContent = 'Give two times, the first not after the second, as YYYY-MM-DD HH:MM:SS.';
+      return;
+    }
+    why.textContent = '';
+    onRange({ from: a, to: b + (/:\d\d:\d\d/.test(to.value) ? 999 : 59999) });
+  };
+  apply.addEventListener('click', go);
+  for (const input of [from, to]) input.addEventListener('keydown', (e) => { if (e.key === 'Enter') go(); });
+  const box = make('div', { className: 'range' });
+  box.append(make('label', { htmlFor: 'range-from', textContent: `From (${tz})` }), from, make('label', { htmlFor: 'range-to', textContent: 'to' }), to, apply, why);
+  return {
+    box,
+    set(a, b) {
+      from.value = a == null ? '' : localTime(a, tz);
+      to.value = b == null ? '' : localTime(b, tz);
+    },
+  };
+}
+
 function offsetMinutes(tz) {
   const m = /^([+-])(\d\d):?(\d\d)$/.exec(tz ?? '');
   return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
@@ -90,7 +135,7 @@ function offsetMinutes(tz) {
  * `onSelect({ from, to })` in ms, or `onSelect(null)` for a click. Returns the
  * uPlot instance (tests and the page's resize use it).
  */
-export function timeline(box, hits, { lane = 'dest', rules, tz, onSelect }) {
+export function timeline(box, hits, { lane = 'dest', colourBy = 'rule', rules, tz, onSelect }) {
   box.replaceChildren();
   if (!hits.length) {
     box.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'No timed hits.' }));
@@ -98,9 +143,13 @@ export function timeline(box, hits, { lane = 'dest', rules, tz, onSelect }) {
   }
   const lanes = [...new Set(hits.map((h) => h[lane] || '(none)'))];
   const laneOf = new Map(lanes.map((l, i) => [l, i]));
-  const used = [...new Set(hits.map((h) => h.rule))].sort((a, b) => a - b);
+  // A series per colour: each rule, or each rule's first ATT&CK tactic.
+  const groupOf = colourBy === 'tactic' ? (h) => rules[h.rule]?.mitre_tactics?.[0] ?? '(tactic unknown)' : (h) => h.rule;
+  const used = [...new Set(hits.map(groupOf))].sort((a, b) => (typeof a === 'number' ? a - b : String(a).localeCompare(String(b))));
+  const labelOf = (g) => (typeof g === 'number' ? rules[g]?.name ?? `rule ${g}` : g);
+  const colourOf = (g, i) => colour(typeof g === 'number' ? g : i);
   const xs = hits.map((h) => h.t / 1000);
-  const series = used.map((rule) => hits.map((h) => (h.rule === rule ? laneOf.get(h[lane] || '(none)') : null)));
+  const series = used.map((g) => hits.map((h) => (groupOf(h) === g ? laneOf.get(h[lane] || '(none)') : null)));
   const off = offsetMinutes(tz) * 60;
   const width = Math.max(320, box.clientWidth || 800);
   const height = Math.min(560, 90 + lanes.length * 22);
@@ -134,12 +183,12 @@ export function timeline(box, hits, { lane = 'dest', rules, tz, onSelect }) {
       },
     ],
     legend: { show: false },
-    series: [{}, ...used.map((rule) => ({
-      label: rules[rule]?.name ?? `rule ${rule}`,
-      stroke: colour(rule),
-      fill: colour(rule),
+    series: [{}, ...used.map((g, i) => ({
+      label: labelOf(g),
+      stroke: colourOf(g, i),
+      fill: colourOf(g, i),
       paths: () => null,
-      points: { show: true, size: 7, width: 1, fill: colour(rule) },
+      points: { show: true, size: 7, width: 1, fill: colourOf(g, i) },
     }))],
     hooks: {
       setSelect: [(u) => {
@@ -151,6 +200,18 @@ export function timeline(box, hits, { lane = 'dest', rules, tz, onSelect }) {
     },
   };
   const plot = new uPlot(opts, [xs, ...series], box);
+  // The colours' key, as text.
+  const key = document.createElement('ul');
+  key.className = 'timeline-key';
+  used.forEach((g, i) => {
+    const item = document.createElement('li');
+    const swatch = document.createElement('span');
+    swatch.className = 'swatch';
+    swatch.style.background = colourOf(g, i);
+    item.append(swatch, document.createTextNode(labelOf(g)));
+    key.append(item);
+  });
+  box.append(key);
   box.setAttribute('aria-label', `Timeline: ${hits.length} hit(s) from ${showTime(hits[0].t, tz)} to ${showTime(hits[hits.length - 1].t, tz)}, one lane per ${lane === 'dest' ? 'host' : 'user'} (${lanes.length}); drag across it to filter the tables`);
   return plot;
 }
@@ -188,11 +249,15 @@ export function graph(box, allEdges, { tz, onHost, onEdge, limit = GRAPH_EDGES }
     .force('center', forceCenter(width / 2, height / 2))
     .stop();
   for (let i = 0; i < 300; i++) sim.tick();
-  const pad = 60;
-  const clampX = (x) => Math.max(pad, Math.min(width - pad, x));
-  const clampY = (y) => Math.max(30, Math.min(height - 30, y));
-  for (const n of nodes) { n.x = clampX(n.x); n.y = clampY(n.y); }
-
+  // Scaled to fit the box (the forces know no edges): labels need room at the sides.
+  const xs = nodes.map((n) => n.x);
+  const ys = nodes.map((n) => n.y);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const fit = (v, lo, hi, from, to) => (hi - lo < 1 ? (from + to) / 2 : from + ((v - lo) / (hi - lo)) * (to - from));
+  for (const n of nodes) {
+    n.x = fit(n.x, x0, x1, 90, width - 90);
+    n.y = fit(n.y, y0, y1, 30, height - 40);
+  }
   const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'group', 'aria-label': `Lateral movement: ${nodes.length} host(s), ${edges.length} edge(s)` });
   const defs = svg('defs');
   const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 22, refY: 5, markerWidth: 8, markerHeight: 8, orient: 'auto-start-reverse' });
@@ -214,7 +279,10 @@ export function graph(box, allEdges, { tz, onHost, onEdge, limit = GRAPH_EDGES }
     const g = svg('g', { class: 'edge' });
     g.dataset.from = e.from;
     g.dataset.to = e.to;
-    g.append(svg('line', { x1: l.source.x, y1: l.source.y, x2: l.target.x, y2: l.target.y, 'marker-end': 'url(#arrow)' }));
+    const ends = { x1: l.source.x, y1: l.source.y, x2: l.target.x, y2: l.target.y };
+    g.append(svg('line', { ...ends, 'marker-end': 'url(#arrow)' }));
+    // A wide transparent twin: the arrow is easy to hit.
+    g.append(svg('line', { ...ends, class: 'hit' }));
     const label = svg('text', { x: (l.source.x + l.target.x) / 2, y: (l.source.y + l.target.y) / 2 - 6, 'text-anchor': 'middle', class: 'edge-label' });
     label.textContent = `${[...e.users].join(', ')} · ${e.count}`;
     g.append(label);

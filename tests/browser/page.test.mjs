@@ -258,7 +258,7 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
         await page.keyboard.press('Enter');
         assert.deepEqual(await drilled(), eventsOf('WORKSTATION6'));
         // The 4688 one to fs02, with the mouse.
-        await page.locator('#graph .edge[data-to="fs02"] line').click({ force: true });
+        await page.locator('#graph .edge[data-to="fs02"] line.hit').click();
         assert.deepEqual(await drilled(), eventsOf('fs02'));
         assert.ok(eventsOf('fs02').length > 0);
         // A host filters every table to its hits.
@@ -272,6 +272,32 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
         const lanes = await page.evaluate(() => window.__schtasks.timeline.axes[1].splits(window.__schtasks.timeline).length);
         assert.equal(lanes, new Set(nativeHits.map((h) => h.user || '(none)')).size);
         await page.selectOption('#lane', 'dest');
+        // Colour by tactic: the key names each rule's first tactic (ESCU's YAML carries none for pack rules).
+        await page.selectOption('#colour-by', 'tactic');
+        const key = await page.$$eval('#timeline .timeline-key li', (lis) => lis.map((li) => li.textContent));
+        const fired = native.results.filter((r) => nativeHits.some((h) => h.rule === r.rule.name));
+        assert.deepEqual(key.sort(), [...new Set(fired.map((r) => r.rule.mitre_tactics[0] ?? '(tactic unknown)'))].sort());
+        await page.selectOption('#colour-by', 'rule');
+        assert.deepEqual((await page.$$eval('#timeline .timeline-key li', (lis) => lis.map((li) => li.textContent))).sort(), fired.map((r) => r.rule.name).sort());
+        // The keyboard's range, in the results' zone (UTC here): the second of the WORKSTATION6 creation.
+        const ws6 = nativeHits.find((h) => h.remote_target === 'WORKSTATION6');
+        const second = ws6._time.slice(0, 19).replace('T', ' ');
+        await page.fill('#range-from', second);
+        await page.fill('#range-to', second);
+        await page.focus('#range-to');
+        await page.keyboard.press('Enter');
+        const g = await page.evaluate(() => window.__schtasks.filter);
+        assert.equal(g.from, Date.parse(`${second.replace(' ', 'T')}Z`));
+        assert.equal(g.to, g.from + 999);
+        const inSecond = (m) => Date.parse(m._time) >= g.from && Date.parse(m._time) <= g.to;
+        const wantSecond = native.rows.filter((_, i) => native.matches.some((m) => m.row === i && inSecond(m)));
+        assert.ok(wantSecond.some((r) => r.remote_target === 'WORKSTATION6'));
+        assert.deepEqual(await pageRows(page), asText(wantSecond));
+        await page.fill('#range-to', 'yesterday');
+        await page.click('#range-apply');
+        assert.match(await page.textContent('#range-box'), /Give two times/);
+        await page.click('#clear-filter');
+        assert.equal(await page.inputValue('#range-from'), '');
       });
 
       await t.test('a saved report opens from file:// with inline scripts only, shows the same results, requests nothing', async () => {
@@ -352,6 +378,32 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
       await page.waitForTimeout(300);
       assert.deepEqual(errors, [], 'no alert, no page error');
       await page.screenshot({ path: join(shots, '06-injection-as-text.png'), fullPage: true });
+      // The triage view and the saved report: the same values, as text (the timeline's lanes are canvas text).
+      const row = await page.evaluate(() => window.__schtasks.result.rows[0]);
+      const edge = await page.$eval('#graph .edge', (g) => ({ from: g.dataset.from, to: g.dataset.to, labels: [...g.querySelectorAll('text, title')].map((t) => t.textContent) }));
+      assert.deepEqual([edge.from, edge.to], [row.dest, row.remote_target]);
+      // (CIM's fields carry `<`, `>`, `&` escaped, as Splunk shows them; the text is shown as it is.)
+      assert.ok(row.dest.includes('&lt;b&gt;host') && edge.labels.some((l) => l.includes(row.dest)), JSON.stringify(edge));
+      assert.equal(await page.$$eval('#graph text', (ts, dest) => ts.filter((t) => t.textContent === dest).length, row.dest), 1);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save-report')]);
+      const path = join(out, 'report-injection.html');
+      await download.saveAs(path);
+      const report = await browser.newContext();
+      try {
+        const p = await report.newPage();
+        const problems = [];
+        p.on('pageerror', (e) => problems.push(String(e)));
+        p.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss(); });
+        await p.goto(pathToFileURL(path).href);
+        await p.waitForSelector('#report-rows tbody tr');
+        assert.equal(await p.textContent('#report-rows td[data-col=dest]'), row.dest);
+        assert.equal(await p.textContent('#report-rows td[data-col=process]'), row.process);
+        assert.equal(await p.$$eval('#report img, #report b, #report script', (n) => n.length), 0);
+        await p.waitForTimeout(300);
+        assert.deepEqual(problems, []);
+      } finally {
+        await report.close();
+      }
     });
 
     await t.test('CSV exports neutralise spreadsheet formulas (CWE-1236), as the CLI does', async () => {
@@ -435,6 +487,17 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
         await p.click('#sample');
         await p.waitForFunction(() => document.body.dataset.state === 'done');
         await p.screenshot({ path: join(shots, '10-dark.png'), fullPage: true });
+        await p.locator('#triage').screenshot({ path: join(shots, '15-triage-dark.png') });
+        // The saved report follows the system's setting too.
+        const [download] = await Promise.all([p.waitForEvent('download'), p.click('#save-report')]);
+        const path = join(out, 'report-sample.html');
+        await download.saveAs(path);
+        const r = await dark.newPage();
+        await r.goto(pathToFileURL(path).href);
+        await r.waitForSelector('#report-rows tbody tr');
+        const reportBg = await r.evaluate(() => getComputedStyle(document.body).backgroundColor);
+        assert.ok(lum(reportBg) < 60, reportBg);
+        await r.screenshot({ path: join(shots, '16-report-dark.png'), fullPage: true });
         assert.equal(focused[0].id, 'drop');
         for (const f of focused) assert.ok(f.outline, `focus visible on ${f.id}`);
         await p.close();
