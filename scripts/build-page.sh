@@ -13,7 +13,7 @@ cp node_modules/uplot/dist/uPlot.min.css "$out.tmp/uPlot.min.css"
 cp node_modules/uplot/LICENSE "$out.tmp/uplot.LICENSE"
 cp node_modules/d3-force/LICENSE "$out.tmp/d3-force.LICENSE"
 # The report's script: www/report.js, its imports resolved against the files just vendored.
-mkdir -p "$out.tmp/src" && cp www/report.js www/triage.js www/view.js "$out.tmp/src/" && mkdir -p "$out.tmp/src/vendor" && cp "$out.tmp/libs.js" "$out.tmp/src/vendor/"
+mkdir -p "$out.tmp/src" && cp www/report.js www/triage.js www/hits.js www/view.js "$out.tmp/src/" && mkdir -p "$out.tmp/src/vendor" && cp "$out.tmp/libs.js" "$out.tmp/src/vendor/"
 $esbuild "$out.tmp/src/report.js" --bundle --minify --format=iife --log-level=warning --outfile="$out.tmp/report.js"
 rm -rf "$out.tmp/src" "$out"
 mv "$out.tmp" "$out"

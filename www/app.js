@@ -3,7 +3,8 @@
 import { sampleFiles } from './sample.js';
 import { Pool } from './pool.js';
 import { el, fillTable } from './view.js';
-import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime, timesByObject, rangeForm } from './triage.js';
+import { hitsOf, edgesOf, passes, filtering, showTime, timesByObject } from './hits.js';
+import { timeline, graph, sparkline, rangeForm } from './triage.js';
 
 const $ = (id) => document.getElementById(id);
 const ROW_COLUMNS = ['process_name', 'process', 'parent_process_name', 'dest', 'user', 'count', 'firstTime', 'lastTime', 'remote_target'];
@@ -339,7 +340,12 @@ function renderFilterChip() {
   const tz = state.result.stats.tz;
   const box = $('filter-chip');
   if (!filtering(f)) {
-    box.replaceChildren(`All ${hits.length} hit(s) of ${state.result.results.length} rule(s)${untimed ? ` (${untimed} without a readable time, not on the timeline)` : ''}. Drag across the timeline or click a host to filter.`);
+    const r = state.result;
+    const notKept = r.results.reduce((n, x) => n + (x.rule.flagship ? r.stats.matches_not_listed : x.matches_not_listed ?? 0), 0);
+    box.replaceChildren(`${hits.length} kept matched event(s) of ${r.results.length} rule(s)` +
+      (untimed ? `, ${untimed} more without a readable time (not on the timeline)` : '') +
+      (notKept ? `; ${notKept} more were counted in the rows but not kept (the run's budget of kept events)` : '') +
+      '. Drag across the timeline, give a range, or click a host to filter.');
     box.dataset.filtered = 'false';
     return;
   }

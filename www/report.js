@@ -2,7 +2,8 @@
 // scripts/build-page.sh and inlined into the report): it reads the report's
 // data block and draws the same views as the page, offline, with no request.
 import { el, dataTable, fillTable } from './view.js';
-import { hitsOf, edgesOf, timeline, graph, sparkline, passes, filtering, showTime, timesByObject, rangeForm } from './triage.js';
+import { hitsOf, edgesOf, passes, filtering, showTime, timesByObject } from './hits.js';
+import { timeline, graph, sparkline, rangeForm } from './triage.js';
 
 const ROW_COLUMNS = ['process_name', 'process', 'parent_process_name', 'dest', 'user', 'count', 'firstTime', 'lastTime', 'remote_target'];
 const EVENT_COLUMNS = ['_time', 'file', 'line', 'record', 'dest', 'user', 'process_name', 'process', 'parent_process_name', 'remote_target'];

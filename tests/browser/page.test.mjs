@@ -72,7 +72,7 @@ test('the page in Chromium', { timeout: 1200000 }, async (t) => {
       assert.match(csp, /default-src 'none'/);
       assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
       assert.doesNotMatch(csp, /unsafe-inline|\*/);
-      for (const f of ['app.js', 'worker.js', 'sample.js', 'pool.js', 'view.js', 'triage.js', 'report.js']) {
+      for (const f of ['app.js', 'worker.js', 'sample.js', 'pool.js', 'view.js', 'triage.js', 'hits.js', 'report.js']) {
         assert.doesNotMatch(readFileSync(join(root, 'www', f), 'utf8'), /innerHTML|outerHTML|insertAdjacentHTML|document\.write/, f);
       }
     });
