@@ -219,6 +219,22 @@ impl<'de> serde::de::Visitor<'de> for PeekSeed {
     }
 }
 
+/// Can a JSON string whose text starts with `first` (the byte after its
+/// opening quote) hold a raw `<Event>` (`xml::raw_event`: after whitespace, a
+/// byte-order mark or an XML declaration, `<Event`)? Only `<`, an escape (it
+/// may be `\u003c` or whitespace), a space, or a non-ASCII character (other
+/// whitespace, the mark) can start one; raw control characters are not JSON.
+fn may_open_raw_event(first: u8) -> bool {
+    matches!(first, b'<' | b'\\' | b' ') || first >= 0x80
+}
+
+/// A member's value outside the gate, peeked at on its own.
+impl<'de> serde::Deserialize<'de> for Peek<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::DeserializeSeed::deserialize(PeekSeed { keep: false }, d)
+    }
+}
+
 /// A member's name, borrowed when it has no escapes.
 struct Name<'de>(Cow<'de, str>);
 
@@ -261,7 +277,21 @@ impl<'de> serde::Deserialize<'de> for Glance<'de> {
                 while let Some(Name(name)) = m.next_key::<Name>()? {
                     members += 1;
                     let keep = crate::source::is_gate_field(&name);
-                    match m.next_value_seed(PeekSeed { keep })? {
+                    let peek = if keep {
+                        m.next_value_seed(PeekSeed { keep })?
+                    } else {
+                        // Outside the gate only a raw `<Event>` matters: a
+                        // string that cannot open one is skipped as it lies,
+                        // unescaped and uncopied (Windows paths are full of
+                        // escapes); anything else is peeked at as before.
+                        let raw: &'de serde_json::value::RawValue = m.next_value()?;
+                        match raw.get().as_bytes() {
+                            [b'"', first, ..] if !may_open_raw_event(*first) => Peek::Nothing,
+                            _ => serde_json::from_str::<Peek>(raw.get())
+                                .map_err(serde::de::Error::custom)?,
+                        }
+                    };
+                    match peek {
                         Peek::Text(value) => glance.gate.push(name, value),
                         Peek::Nothing => {}
                         Peek::Whole => glance.whole = true,
@@ -1300,6 +1330,58 @@ mod tests {
         let mut r = RawRecord::new(Location::default());
         assert!(read_event_json(b"[1]", &mut r).is_err());
         assert!(read_event_json(b"{\"Event\":{", &mut r).is_err());
+    }
+
+    /// Members outside the gate are skipped unescaped unless their first
+    /// character may open a raw `<Event>`: every way of writing one is still
+    /// sent to the whole parse, and nothing else is.
+    #[test]
+    fn a_raw_event_behind_any_escape_is_still_read_whole() {
+        let glance = |member: &str| {
+            let text = format!(r#"{{"EventID":4624,"_raw":{member},"Path":"C:\\x"}}"#);
+            serde_json::from_str::<Glance>(&text).unwrap().whole
+        };
+        for raw in [
+            r#""<Event xmlns='x'><System/></Event>""#,
+            r#""\u003cEvent><System/></Event>""#,
+            r#""\u003CEvent/>""#,
+            r#"" <Event>""#,
+            r#""\n\t<Event>""#,
+            r#""\u0020<Event>""#,
+            r#""\ufeff<Event>""#,
+            "\"\u{feff}<Event>\"",
+            "\"\u{2003}<Event>\"",
+            r#""<?xml version='1.0'?><Event/>""#,
+            r#"{"nested": 1}"#,
+        ] {
+            assert!(glance(raw), "{raw} is read whole");
+        }
+        for plain in [
+            r#""C:\\Windows\\System32\\cmd.exe""#,
+            r#""Event""#,
+            r#""x <Event>""#,
+            "\"\"",
+            "12",
+            "[1, 2]",
+            "null",
+            r#""\\<Event>""#,
+        ] {
+            assert!(!glance(plain), "{plain} is skipped");
+        }
+        // The same judgement as the full parse makes of each string.
+        for raw in [
+            r#""\u003cEvent>""#,
+            r#""C:\\x""#,
+            r#""\\<Event>""#,
+            r#"" <Event>""#,
+        ] {
+            let text: String = serde_json::from_str(raw).unwrap();
+            assert_eq!(
+                glance(raw),
+                crate::input::xml::raw_event(&text).is_some(),
+                "{raw}"
+            );
+        }
     }
 
     #[test]
