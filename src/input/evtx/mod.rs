@@ -1,0 +1,594 @@
+//! EVTX: a 4 KiB file header, then independent 64 KiB chunks of binary-XML
+//! records. Chunks are parsed one at a time by the `evtx` crate as they
+//! arrive, so a file of any size needs one chunk of memory, and a damaged
+//! chunk costs only the records it held (each loss reported with its chunk
+//! and offset).
+//!
+//! Checksums are verified: the file header's, and each chunk's header and
+//! records CRC32s. A chunk failing either is still walked, but each of its
+//! records becomes an error entry (with chunk and record id) instead of an
+//! event: a flipped byte inside a record cannot be placed, so no record of
+//! that chunk is trusted to say what happened.
+
+mod template;
+
+use super::{RecordReader, Sink, Sniff};
+use crate::record::{Location, RawRecord};
+use evtx::{EvtxChunkData, EvtxFileHeader, EvtxRecord, ParserSettings};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+const MAGIC: &[u8] = b"ElfFile\0";
+pub const HEADER_SIZE: usize = 4096;
+pub const CHUNK_SIZE: usize = 65536;
+
+pub fn sniff(bytes: &[u8]) -> Sniff {
+    if bytes.len() < MAGIC.len() {
+        return if MAGIC.starts_with(bytes) {
+            Sniff::Maybe
+        } else {
+            Sniff::No
+        };
+    }
+    if bytes.starts_with(MAGIC) {
+        Sniff::Yes
+    } else {
+        Sniff::No
+    }
+}
+
+pub fn reader() -> Box<dyn RecordReader> {
+    Box::new(EvtxReader::default())
+}
+
+/// A reader for the chunks from `offset` on (a chunk boundary past the
+/// file header, as `split` cuts).
+pub fn resume(offset: u64) -> Box<dyn RecordReader> {
+    Box::new(EvtxReader {
+        header_done: true,
+        chunk: offset.saturating_sub(HEADER_SIZE as u64) / CHUNK_SIZE as u64,
+        ..EvtxReader::default()
+    })
+}
+
+pub struct EvtxReader {
+    buf: Vec<u8>,
+    header_done: bool,
+    chunk: u64,
+    settings: Arc<ParserSettings>,
+}
+
+impl Default for EvtxReader {
+    fn default() -> Self {
+        EvtxReader {
+            buf: Vec::with_capacity(CHUNK_SIZE),
+            header_done: false,
+            chunk: 0,
+            settings: Arc::new(ParserSettings::new().indent(false)),
+        }
+    }
+}
+
+impl EvtxReader {
+    fn chunk_offset(&self) -> u64 {
+        (HEADER_SIZE + self.chunk as usize * CHUNK_SIZE) as u64
+    }
+
+    fn chunk_location(&self) -> Location {
+        Location {
+            chunk: Some(self.chunk),
+            offset: Some(self.chunk_offset()),
+            ..Default::default()
+        }
+    }
+
+    /// The file header: a checksum mismatch is reported, and reading goes on
+    /// (chunks sit at fixed offsets and carry checksums of their own).
+    fn check_header(&mut self, header: &[u8], sink: &mut dyn Sink) {
+        let at = Location {
+            offset: Some(0),
+            ..Default::default()
+        };
+        match EvtxFileHeader::from_bytes(header) {
+            Ok(h) if !h.validate_checksum() => sink.error(
+                at,
+                format!(
+                    "EVTX file header checksum mismatch (stored {:08x}, computed {:08x}): the header was altered; chunks are read on their own checksums",
+                    h.checksum, h.computed_checksum
+                ),
+            ),
+            Ok(_) => {}
+            Err(e) => sink.error(at, format!("EVTX file header unreadable: {e}")),
+        }
+    }
+
+    /// Reads one chunk, borrowed from the input or owned (when it was
+    /// gathered from pieces), copied only when it must be.
+    fn read_chunk(&mut self, data: Cow<'_, [u8]>, sink: &mut dyn Sink) {
+        // Unused chunks are zero-filled.
+        if !data.starts_with(b"ElfChnk\0") && is_zeros(&data) {
+            return;
+        }
+        let loc = self.chunk_location();
+        let number = self.chunk;
+        let lost = |sink: &mut dyn Sink, e: &dyn std::fmt::Display| {
+            sink.error(
+                loc.clone(),
+                format!("EVTX chunk {number} unreadable, its records are lost: {e}"),
+            )
+        };
+        let mut chunk_data = match EvtxChunkData::new(data.into_owned(), false) {
+            Ok(c) => c,
+            Err(e) => return lost(sink, &e),
+        };
+        let untrusted = if !chunk_data.validate_header_checksum() {
+            Some("header")
+        } else if !chunk_data.validate_data_checksum() {
+            Some("records")
+        } else {
+            None
+        };
+        let mut chunk = match chunk_data.parse(self.settings.clone()) {
+            Ok(c) => c,
+            Err(e) => return lost(sink, &e),
+        };
+        if let Some(part) = untrusted {
+            for item in chunk.iter() {
+                match item {
+                    Ok(rec) => {
+                        let id = rec.event_record_id;
+                        sink.error(
+                            record_location(&loc, id),
+                            format!(
+                                "EVTX record {id} not used: chunk {number} fails its {part} checksum, so its content may have been altered"
+                            ),
+                        );
+                    }
+                    Err(e) => sink.error(loc.clone(), format!("EVTX record unreadable: {e}")),
+                }
+            }
+            return;
+        }
+        let bytes: &[u8] = chunk.data;
+        let (live_end, last_id) = (
+            (chunk.header.free_space_offset as usize).min(bytes.len()),
+            chunk.header.last_event_record_id,
+        );
+        let mut direct = template::Reader::new(bytes);
+        // The crate's own reading of this chunk, item by item, for the
+        // records read by rendering them (nothing is built until asked).
+        let mut items = chunk.iter().enumerate();
+        let mut framed = 0;
+        let mut offset = EVTX_CHUNK_HEADER_SIZE;
+        while offset < live_end {
+            let Some(frame) = Frame::at(bytes, offset) else {
+                // Framing the crate reads its own way (it reports and
+                // resynchronises): the rest of the chunk is its to read.
+                while let Some(item) = crate_item(&mut items, framed) {
+                    read_item(item, &loc, sink);
+                    framed += 1;
+                }
+                return;
+            };
+            let rloc = record_location(&loc, frame.id);
+            match read_direct(&mut direct, &frame, &rloc, sink) {
+                Ok(()) => {}
+                Err(template::Unsupported) => {
+                    if let Some(item) = crate_item(&mut items, framed) {
+                        read_item(item, &loc, sink);
+                    }
+                }
+            }
+            framed += 1;
+            if frame.id == last_id {
+                break;
+            }
+            offset = frame.end;
+        }
+    }
+}
+
+fn record_location(chunk: &Location, id: u64) -> Location {
+    Location {
+        record: Some(id),
+        ..chunk.clone()
+    }
+}
+
+/// The chunk header's size: records start after it.
+const EVTX_CHUNK_HEADER_SIZE: usize = 512;
+
+/// Whether `data` is all zero bytes.
+fn is_zeros(data: &[u8]) -> bool {
+    let (words, rest) = data.split_at(data.len() / 8 * 8);
+    words
+        .chunks_exact(8)
+        .all(|w| u64::from_ne_bytes(w.try_into().unwrap_or_default()) == 0)
+        && rest.iter().all(|&b| b == 0)
+}
+
+/// One record's place in a chunk, framed as the `evtx` crate frames a live
+/// record (`IterRawRecords::record_at`): its header (magic, size, id, a time
+/// the crate accepts) and its binary XML, inside the chunk.
+struct Frame {
+    id: u64,
+    binxml: usize,
+    binxml_len: usize,
+    end: usize,
+}
+
+impl Frame {
+    fn at(chunk: &[u8], offset: usize) -> Option<Frame> {
+        let header = chunk.get(offset..offset.checked_add(24)?)?;
+        if &header[..4] != b"\x2a\x2a\x00\x00" {
+            return None;
+        }
+        let size = u32::from_le_bytes(header[4..8].try_into().ok()?) as usize;
+        let id = u64::from_le_bytes(header[8..16].try_into().ok()?);
+        let filetime = u64::from_le_bytes(header[16..24].try_into().ok()?);
+        let seconds = (filetime / 10_000_000) as i64 - 11_644_473_600;
+        let nanos = ((filetime % 10_000_000) * 100) as i32;
+        jiff::Timestamp::new(seconds, nanos).ok()?;
+        let binxml_len = size.checked_sub(28)?;
+        let binxml = offset + 24;
+        if binxml.checked_add(binxml_len)? > chunk.len() {
+            return None;
+        }
+        Some(Frame {
+            id,
+            binxml,
+            binxml_len,
+            end: offset + size,
+        })
+    }
+}
+
+/// A record read from its template's values: only its gate fields when they
+/// say the run does not want it, whole otherwise.
+fn read_direct(
+    direct: &mut template::Reader<'_>,
+    frame: &Frame,
+    rloc: &Location,
+    sink: &mut dyn Sink,
+) -> Result<(), template::Unsupported> {
+    let instance = direct.instance(frame.binxml, frame.binxml_len)?;
+    let gate = direct.gate(&instance)?;
+    if !sink.wants(&gate) {
+        sink.other_event(rloc.clone());
+        return Ok(());
+    }
+    let mut r = RawRecord::new(rloc.clone());
+    direct.record(&instance, &mut r)?;
+    finish(&mut r, frame.id);
+    sink.record(r);
+    Ok(())
+}
+
+/// What a record read either way still needs: GUIDs as Windows writes them,
+/// and the event's own EventRecordID (the record header's id differs in
+/// logs that were filtered and re-saved).
+fn finish(r: &mut RawRecord, id: u64) {
+    r.rewrite(|name| name.ends_with("Guid"), windows_guid);
+    r.location.record = Some(
+        r.get("EventRecordID")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(id),
+    );
+}
+
+type Item<'c> = Result<EvtxRecord<'c>, evtx::err::EvtxError>;
+
+/// The crate's item for the `index`-th record framed here: it yields one
+/// item, a record or an error, per record framed as `Frame` frames them, in
+/// order, so the records read directly are passed over by count.
+fn crate_item<'c>(
+    items: &mut std::iter::Enumerate<evtx::IterChunkRecords<'c>>,
+    index: usize,
+) -> Option<Item<'c>> {
+    items.find(|(i, _)| *i >= index).map(|(_, item)| item)
+}
+
+/// One item of the crate's reading: a record rendered and read, or an error.
+fn read_item(item: Item<'_>, loc: &Location, sink: &mut dyn Sink) {
+    let rec = match item {
+        Ok(r) => r,
+        Err(e) => return sink.error(loc.clone(), format!("EVTX record unreadable: {e}")),
+    };
+    let id = rec.event_record_id;
+    let rloc = record_location(loc, id);
+    match rec.into_json_bytes() {
+        Ok(ser) => {
+            let mut r = RawRecord::new(rloc.clone());
+            match super::json::read_event_json(&ser.data, &mut r) {
+                Ok(()) => {
+                    finish(&mut r, id);
+                    sink.record(r);
+                }
+                Err(e) => sink.error(rloc, e),
+            }
+        }
+        Err(e) => sink.error(rloc, format!("EVTX record {id} unreadable: {e}")),
+    }
+}
+
+/// A GUID as Windows renders it, and so as Splunk sees it: `{8-4-4-4-12}`
+/// in upper case (the `evtx` crate writes lower case). Anything else: `None`.
+pub fn windows_guid(value: &str) -> Option<String> {
+    let inner = value.trim_start_matches('{').trim_end_matches('}');
+    let shape = inner.len() == 36
+        && inner.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    shape.then(|| format!("{{{}}}", inner.to_ascii_uppercase()))
+}
+
+impl RecordReader for EvtxReader {
+    /// Buffers at most one chunk: whole chunks are cut from `data` where it
+    /// lies, so the cost is linear whatever the piece size.
+    fn feed(&mut self, mut data: &[u8], sink: &mut dyn Sink) {
+        if !self.header_done {
+            let take = (HEADER_SIZE - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() < HEADER_SIZE {
+                return;
+            }
+            let header = std::mem::take(&mut self.buf);
+            self.check_header(&header, sink);
+            self.header_done = true;
+        }
+        if !self.buf.is_empty() {
+            let take = (CHUNK_SIZE - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() < CHUNK_SIZE {
+                return;
+            }
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE));
+            self.read_chunk(Cow::Owned(chunk), sink);
+            self.chunk += 1;
+        }
+        while data.len() >= CHUNK_SIZE {
+            self.read_chunk(Cow::Borrowed(&data[..CHUNK_SIZE]), sink);
+            self.chunk += 1;
+            data = &data[CHUNK_SIZE..];
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    fn finish(&mut self, sink: &mut dyn Sink) {
+        if !self.header_done {
+            sink.error(
+                Location {
+                    offset: Some(0),
+                    ..Default::default()
+                },
+                format!(
+                    "EVTX file header cut short: {} of {HEADER_SIZE} bytes",
+                    self.buf.len()
+                ),
+            );
+        } else if !self.buf.is_empty() && self.buf.iter().any(|&b| b != 0) {
+            sink.error(
+                self.chunk_location(),
+                format!(
+                    "EVTX chunk {} cut short: {} of {CHUNK_SIZE} bytes, its records are lost",
+                    self.chunk,
+                    self.buf.len()
+                ),
+            );
+        }
+        self.buf = Vec::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every record of every EVTX file in `../shared/data`, rendered: read
+    /// in place it gives the fields the parsed tree gives, in order.
+    #[test]
+    fn rendered_records_read_in_place_are_the_parsed_trees() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        let mut dirs = vec![data];
+        let settings = Arc::new(ParserSettings::new().indent(false));
+        let mut records = 0;
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                    continue;
+                }
+                if p.extension().is_none_or(|e| e != "evtx") {
+                    continue;
+                }
+                let bytes = std::fs::read(&p).unwrap();
+                for chunk in bytes[HEADER_SIZE..].chunks_exact(CHUNK_SIZE) {
+                    let Ok(mut cd) = EvtxChunkData::new(chunk.to_vec(), false) else {
+                        continue;
+                    };
+                    let Ok(mut chunk) = cd.parse(settings.clone()) else {
+                        continue;
+                    };
+                    for rec in chunk.iter().flatten() {
+                        let json = rec.into_json_bytes().unwrap().data;
+                        let tree: serde_json::Value = serde_json::from_slice(&json).unwrap();
+                        let mut want = RawRecord::new(Location::default());
+                        if let Some(serde_json::Value::Object(ev)) = tree.get("Event") {
+                            crate::input::json::event_shape(ev, &mut want);
+                        }
+                        let mut got = RawRecord::new(Location::default());
+                        crate::input::json::read_event_json(&json, &mut got).unwrap();
+                        assert!(got.fields().eq(want.fields()), "{}", p.display());
+                        records += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("{records} EVTX records compared");
+    }
+
+    /// Every EVTX file of `../shared/data`, chunk by chunk.
+    fn corpus_chunks(mut each: impl FnMut(&std::path::Path, usize, &[u8])) {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+        let mut dirs = vec![data];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|e| e == "evtx") {
+                    let bytes = std::fs::read(&p).unwrap();
+                    for (i, chunk) in bytes[HEADER_SIZE..].chunks_exact(CHUNK_SIZE).enumerate() {
+                        each(&p, i, chunk);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every record of `../shared/data` that its template's values read
+    /// (most of them: the test says how many) reads as the `evtx` crate's
+    /// rendering of it reads, field for field and in order; its gate gives
+    /// the first value of each gate field of that reading.
+    #[test]
+    fn records_read_from_their_values_are_their_renderings() {
+        let settings = Arc::new(ParserSettings::new().indent(false));
+        let (mut direct, mut rendered) = (0, 0);
+        corpus_chunks(|path, _, bytes| {
+            let Ok(mut cd) = EvtxChunkData::new(bytes.to_vec(), false) else {
+                return;
+            };
+            let Ok(mut chunk) = cd.parse(settings.clone()) else {
+                return;
+            };
+            let data: &[u8] = chunk.data;
+            let mut reader = template::Reader::new(data);
+            for rec in chunk.iter().flatten() {
+                rendered += 1;
+                let id = rec.event_record_id;
+                let at = rec.binxml_offset as usize;
+                let frame = Frame::at(data, at - 24).expect("the crate's record, framed");
+                assert_eq!((frame.id, frame.binxml), (id, at));
+                let json = rec.into_json_bytes().unwrap().data;
+                let mut want = RawRecord::new(Location::default());
+                crate::input::json::read_event_json(&json, &mut want).unwrap();
+                // The gate sees values as read, before `finish`.
+                let read = want.clone();
+                finish(&mut want, id);
+                let Ok(instance) = reader.instance(frame.binxml, frame.binxml_len) else {
+                    continue;
+                };
+                let mut got = RawRecord::new(Location::default());
+                if reader.record(&instance, &mut got).is_err() {
+                    continue;
+                }
+                finish(&mut got, id);
+                let fields = |r: &RawRecord| -> Vec<(String, String)> {
+                    r.fields().map(|(k, v)| (k.into(), v.into())).collect()
+                };
+                assert_eq!(
+                    fields(&got),
+                    fields(&want),
+                    "{} record {id}",
+                    path.display()
+                );
+                assert_eq!(got.location.record, want.location.record);
+                let gate = reader.gate(&instance).unwrap();
+                for name in crate::source::GATE_FIELDS {
+                    use crate::record::Fields;
+                    assert_eq!(gate.get(name), read.get(name), "{name} {}", path.display());
+                }
+                direct += 1;
+            }
+        });
+        eprintln!("{direct} of {rendered} EVTX records read from their values");
+        assert!(rendered > 5000, "the corpus's EVTX records: {rendered}");
+        assert!(direct * 100 >= rendered * 95, "{direct} of {rendered}");
+    }
+
+    /// Bytes of records flipped (checksums made to match, so the records
+    /// are read): the reader never panics, and accounts for every record the
+    /// crate frames, as a record or an error.
+    #[test]
+    fn damaged_records_are_each_a_record_or_an_error() {
+        let settings = Arc::new(ParserSettings::new().indent(false));
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut tried, mut same) = (0, 0);
+        corpus_chunks(|path, index, original| {
+            if !original.starts_with(b"ElfChnk\0") {
+                return;
+            }
+            let free = u32::from_le_bytes(original[48..52].try_into().unwrap()) as usize;
+            if free <= 512 || free > CHUNK_SIZE {
+                return;
+            }
+            for _ in 0..20 {
+                let mut bytes = original.to_vec();
+                let mut flipped = Vec::new();
+                for _ in 0..1 + random() % 3 {
+                    let at = 512 + (random() as usize) % (free - 512);
+                    bytes[at] ^= 1 << (random() % 8);
+                    flipped.push((at, original[at], bytes[at]));
+                }
+                let records = evtx::checksum_ieee(&bytes[512..free]);
+                bytes[52..56].copy_from_slice(&records.to_le_bytes());
+                let header = evtx::checksum_ieee(&[&bytes[..120], &bytes[128..512]].concat());
+                bytes[124..128].copy_from_slice(&header.to_le_bytes());
+                let mut got = crate::input::Collect::default();
+                EvtxReader::default().read_chunk(Cow::Borrowed(&bytes), &mut got);
+                let mut want = crate::input::Collect::default();
+                let loc = EvtxReader::default().chunk_location();
+                let mut cd = EvtxChunkData::new(bytes.clone(), false).unwrap();
+                match cd.parse(settings.clone()) {
+                    Ok(mut chunk) => chunk
+                        .iter()
+                        .for_each(|item| read_item(item, &loc, &mut want)),
+                    Err(e) => want.error(
+                        loc.clone(),
+                        format!("EVTX chunk 0 unreadable, its records are lost: {e}"),
+                    ),
+                }
+                // Each record the crate frames is one outcome either way: a
+                // record or an error. Their contents may part where damage
+                // that the checksums were made to hide falls in a template
+                // (a name's length, say), which each reading reads its way.
+                assert_eq!(
+                    got.records.len() + got.errors.len(),
+                    want.records.len() + want.errors.len(),
+                    "{flipped:?} chunk {index} {}",
+                    path.display()
+                );
+                if got.errors == want.errors {
+                    same += 1;
+                }
+                tried += 1;
+            }
+        });
+        eprintln!("{same} of {tried} damaged chunks: the crate's errors exactly");
+        assert!(tried > 1000, "{tried} damaged chunks");
+    }
+
+    #[test]
+    fn guids_as_windows_renders_them() {
+        assert_eq!(
+            windows_guid("{a57649d1-3bc7-6189-091b-5d0300000000}").as_deref(),
+            Some("{A57649D1-3BC7-6189-091B-5D0300000000}")
+        );
+        assert_eq!(
+            windows_guid("a57649d1-3bc7-6189-091b-5d0300000000").as_deref(),
+            Some("{A57649D1-3BC7-6189-091B-5D0300000000}")
+        );
+        assert_eq!(windows_guid("-"), None);
+        assert_eq!(windows_guid("not-a-guid"), None);
+    }
+}

@@ -1,0 +1,880 @@
+//! A record read straight from its binary XML (MS-EVEN6 §2.2.12), without
+//! rendering it. Windows writes an event as an instance of a template: the
+//! template's definition (elements, attributes, literal text, numbered
+//! substitutions) once per chunk, and in each record only the values that
+//! fill its substitutions. A definition is walked once per chunk into a
+//! [`Plan`]: which field each literal and substitution fills, named as
+//! `json::read_event_json` names the fields of the `evtx` crate's JSON. A
+//! record is then its values read through the plan.
+//!
+//! The plan takes only the shapes whose reading it reproduces exactly: every
+//! other (a name repeated where the JSON would suffix it, mixed content, an
+//! unnamed `Data`, a value type it does not render, ...) answers
+//! [`Unsupported`], and the reader hands that record to the `evtx` crate,
+//! which renders it. `tests` holds the two readings equal on every record of
+//! `../shared/data`.
+
+use crate::record::{Gate, RawRecord};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// This record, or this template, is read by rendering it instead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Unsupported;
+
+type Read<T> = Result<T, Unsupported>;
+
+/// One substitution value of a record: its type and its bytes.
+pub type Value<'a> = (u8, &'a [u8]);
+
+/// Value types (MS-EVEN6 §2.2.18).
+mod ty {
+    pub const NULL: u8 = 0x00;
+    pub const STRING: u8 = 0x01;
+    pub const INT8: u8 = 0x03;
+    pub const UINT8: u8 = 0x04;
+    pub const INT16: u8 = 0x05;
+    pub const UINT16: u8 = 0x06;
+    pub const INT32: u8 = 0x07;
+    pub const UINT32: u8 = 0x08;
+    pub const INT64: u8 = 0x09;
+    pub const UINT64: u8 = 0x0a;
+    pub const BINARY: u8 = 0x0e;
+    pub const GUID: u8 = 0x0f;
+    pub const FILETIME: u8 = 0x11;
+    pub const SID: u8 = 0x13;
+    pub const HEX_INT32: u8 = 0x14;
+    pub const HEX_INT64: u8 = 0x15;
+    pub const BINXML: u8 = 0x21;
+}
+
+/// A piece of text in a definition: literal, or a substitution.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Literal(String),
+    /// `optional`: the substitution leaves no node at all when its value is
+    /// empty (token 0x0e); a plain one (0x0d) leaves an empty one.
+    Value {
+        index: u16,
+        optional: bool,
+    },
+}
+
+/// What a piece resolves to in one record.
+enum Resolved {
+    /// No node: an optional substitution of an empty value, or one past the
+    /// record's values.
+    Absent,
+    /// A node with no text.
+    Empty,
+    Text(String),
+}
+
+/// One step of reading a record, in document order.
+#[derive(Debug)]
+enum Op {
+    /// A `System` child's attribute read as a field (`Provider@Name` is
+    /// `Provider`): set when the attribute renders, that is when its value is
+    /// not empty (the JSON leaves empty attributes out).
+    Attribute {
+        field: String,
+        value: Piece,
+        deps: Vec<u16>,
+    },
+    /// An element's text as a field. With no text, the element renders as
+    /// `null` (read as "") unless one of `attributes` renders, when it is an
+    /// object without `#text` (read as nothing).
+    Text {
+        field: String,
+        content: Option<Piece>,
+        attributes: Vec<Piece>,
+        deps: Vec<u16>,
+    },
+    /// Binary XML in a value, spliced under `Event`: a template instance of
+    /// its own, as classic providers write `EventData` and `UserData`.
+    Splice { index: u16, deps: Vec<u16> },
+}
+
+impl Op {
+    fn deps(&self) -> &[u16] {
+        match self {
+            Op::Attribute { deps, .. } | Op::Text { deps, .. } | Op::Splice { deps, .. } => deps,
+        }
+    }
+}
+
+/// A template definition, walked.
+#[derive(Debug)]
+pub struct Plan {
+    ops: Vec<Op>,
+    /// The ops the gate needs: those of `source::GATE_FIELDS`, and splices.
+    gate: Vec<usize>,
+    /// The names of the elements it writes under `Event`.
+    roots: Vec<String>,
+    /// The values spliced in; binary XML anywhere else is not read here.
+    splices: Vec<u16>,
+}
+
+/// Every plan of a chunk, by its definition's offset (`NESTED` marks one
+/// walked as binary XML inside a value).
+#[derive(Default)]
+pub struct Plans(HashMap<u32, Option<Rc<Plan>>, foldhash::fast::RandomState>);
+
+/// Marks a definition walked as nested binary XML (chunk offsets are below
+/// 64 KiB, so the bit is free).
+const NESTED: u32 = 1 << 31;
+
+impl Plans {
+    fn get(&mut self, chunk: &[u8], def: u32, nested: bool) -> Read<Rc<Plan>> {
+        let key = if nested { def | NESTED } else { def };
+        self.0
+            .entry(key)
+            .or_insert_with(|| Plan::walk(chunk, def as usize, nested).map(Rc::new))
+            .clone()
+            .ok_or(Unsupported)
+    }
+}
+
+/// A record's template instance: its definition's offset and its values.
+pub struct Instance<'a> {
+    def: u32,
+    values: Vec<Value<'a>>,
+}
+
+/// Reads the template instance that a record's (or a value's) binary XML
+/// is, from `at` in `chunk`: an optional fragment header, the instance token,
+/// the definition (inline the first time a chunk uses it), the value
+/// descriptors and the values, then the end of the stream.
+pub fn instance<'a>(chunk: &'a [u8], at: usize, len: usize, nested: bool) -> Read<Instance<'a>> {
+    let bytes = chunk
+        .get(at..at.checked_add(len).ok_or(Unsupported)?)
+        .ok_or(Unsupported)?;
+    let u32_at = |i: usize| -> Read<u32> {
+        Ok(u32::from_le_bytes(
+            bytes
+                .get(i..i + 4)
+                .ok_or(Unsupported)?
+                .try_into()
+                .map_err(|_| Unsupported)?,
+        ))
+    };
+    let body = match bytes {
+        [0x0f, _, _, _, 0x0c, ..] => 5,
+        [0x0c, ..] if nested => 1,
+        _ => return Err(Unsupported),
+    };
+    // Unknown byte, template id, definition offset.
+    let def = u32_at(body + 5)?;
+    let mut pos = body + 9;
+    if def as usize == at + pos {
+        let size = u32_at(pos + 20)? as usize;
+        pos = pos.checked_add(24 + size).ok_or(Unsupported)?;
+    }
+    let count = u32_at(pos)? as usize;
+    // Each descriptor takes four bytes: more than the bytes left cannot be.
+    if count > bytes.len() / 4 {
+        return Err(Unsupported);
+    }
+    let descriptors = bytes.get(pos + 4..pos + 4 + count * 4).ok_or(Unsupported)?;
+    let mut values = Vec::with_capacity(count);
+    let mut v = pos + 4 + count * 4;
+    for d in descriptors.chunks_exact(4) {
+        let size = u16::from_le_bytes([d[0], d[1]]) as usize;
+        let value = bytes.get(v..v + size).ok_or(Unsupported)?;
+        check(d[2], value)?;
+        values.push((d[2], value));
+        v += size;
+    }
+    // The stream ends after the instance (a nested one may end with it).
+    match bytes.get(v) {
+        Some(0x00) => {}
+        None if nested => {}
+        _ => return Err(Unsupported),
+    }
+    Ok(Instance { def, values })
+}
+
+/// Whether a value is one whose decoding this module vouches for: a type it
+/// knows, of the size that type has.
+fn check(kind: u8, bytes: &[u8]) -> Read<()> {
+    let ok = match kind {
+        ty::NULL | ty::BINARY | ty::BINXML => true,
+        ty::STRING => bytes.len().is_multiple_of(2),
+        ty::INT8 | ty::UINT8 => bytes.len() == 1,
+        ty::INT16 | ty::UINT16 => bytes.len() == 2,
+        ty::INT32 | ty::UINT32 | ty::HEX_INT32 => bytes.len() == 4,
+        ty::INT64 | ty::UINT64 | ty::HEX_INT64 | ty::FILETIME => bytes.len() == 8,
+        ty::GUID => bytes.len() == 16,
+        ty::SID => bytes.len() >= 8 && bytes.len() == 8 + 4 * bytes[1] as usize,
+        _ => false,
+    };
+    if ok { Ok(()) } else { Err(Unsupported) }
+}
+
+/// A value's text as the `evtx` crate renders it and the JSON reader reads
+/// it back (numbers as JSON numbers, the rest as strings); `None` for an
+/// empty one (NULL, an empty string or binary), which the crate treats as no
+/// value.
+fn value_text(kind: u8, bytes: &[u8]) -> Read<Option<String>> {
+    let le = |n: usize| -> u64 {
+        let mut b = [0u8; 8];
+        b[..n].copy_from_slice(&bytes[..n]);
+        u64::from_le_bytes(b)
+    };
+    let mut int = itoa::Buffer::new();
+    let text = match kind {
+        ty::NULL => return Ok(None),
+        ty::STRING => utf16_until_nul(bytes)?,
+        ty::UINT8 | ty::UINT16 | ty::UINT32 | ty::UINT64 => int.format(le(bytes.len())).into(),
+        ty::INT8 => int.format(bytes[0] as i8).into(),
+        ty::INT16 => int.format(le(2) as u16 as i16).into(),
+        ty::INT32 => int.format(le(4) as u32 as i32).into(),
+        ty::INT64 => int.format(le(8) as i64).into(),
+        ty::HEX_INT32 | ty::HEX_INT64 => {
+            let v = le(bytes.len());
+            let digits = (64 - v.leading_zeros() as usize).div_ceil(4).max(1);
+            let mut s = String::with_capacity(2 + digits);
+            s.push_str("0x");
+            for i in (0..digits).rev() {
+                s.push(LOWER[((v >> (4 * i)) & 0xf) as usize] as char);
+            }
+            s
+        }
+        ty::BINARY => hex(bytes.iter().copied(), UPPER),
+        ty::GUID => {
+            // Data1-3 little-endian, data4 as stored.
+            let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+            let digits = hex(order.iter().map(|&i| bytes[i]), LOWER);
+            let d = |r: std::ops::Range<usize>| &digits[r];
+            format!(
+                "{{{}-{}-{}-{}-{}}}",
+                d(0..8),
+                d(8..12),
+                d(12..16),
+                d(16..20),
+                d(20..32)
+            )
+        }
+        ty::SID => {
+            let authority = u64::from_be_bytes([
+                0, 0, bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            ]);
+            let mut s = String::with_capacity(48);
+            s.push_str("S-");
+            s.push_str(int.format(bytes[0]));
+            s.push('-');
+            s.push_str(int.format(authority));
+            for sub in bytes[8..].chunks_exact(4) {
+                s.push('-');
+                s.push_str(int.format(u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]])));
+            }
+            s
+        }
+        ty::FILETIME => filetime(le(8))?,
+        _ => return Err(Unsupported),
+    };
+    Ok((!text.is_empty()).then_some(text))
+}
+
+/// A FILETIME (100 ns ticks since 1601) as Windows renders it, with seven
+/// fractional digits; years past 9999 are left to the crate.
+fn filetime(ticks: u64) -> Read<String> {
+    const PER_SECOND: u64 = 10_000_000;
+    const UNIX_EPOCH: i64 = 11_644_473_600;
+    let seconds = i64::try_from(ticks / PER_SECOND).map_err(|_| Unsupported)? - UNIX_EPOCH;
+    let at = jiff::Timestamp::from_second(seconds).map_err(|_| Unsupported)?;
+    let t = jiff::tz::Offset::UTC.to_datetime(at);
+    if t.year() < 1601 || t.year() > 9999 {
+        return Err(Unsupported);
+    }
+    // YYYY-MM-DDTHH:MM:SS.fffffffZ
+    let mut text = *b"0000-00-00T00:00:00.0000000Z";
+    let mut put = |range: std::ops::Range<usize>, mut value: u64| {
+        for b in text[range].iter_mut().rev() {
+            *b = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0..4, t.year() as u64);
+    put(5..7, t.month() as u64);
+    put(8..10, t.day() as u64);
+    put(11..13, t.hour() as u64);
+    put(14..16, t.minute() as u64);
+    put(17..19, t.second() as u64);
+    put(20..27, ticks % PER_SECOND);
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// UTF-16LE text up to its first NUL, as the crate reads a string value;
+/// text that is not UTF-16 (a lone surrogate) is left to the crate.
+fn utf16_until_nul(bytes: &[u8]) -> Read<String> {
+    let units = bytes
+        .chunks_exact(2)
+        .map(|u| u16::from_le_bytes([u[0], u[1]]));
+    let len = units
+        .clone()
+        .position(|u| u == 0)
+        .unwrap_or(bytes.len() / 2);
+    let units = units.take(len);
+    // Most values are ASCII: one byte each, no decoding.
+    if units.clone().all(|u| u < 0x80) {
+        return Ok(units.map(|u| u as u8 as char).collect());
+    }
+    let mut text = String::with_capacity(len + len / 2);
+    for c in char::decode_utf16(units) {
+        text.push(c.map_err(|_| Unsupported)?);
+    }
+    Ok(text)
+}
+
+const UPPER: &[u8; 16] = b"0123456789ABCDEF";
+const LOWER: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes as hexadecimal digits, two a byte.
+fn hex(bytes: impl ExactSizeIterator<Item = u8>, digits: &[u8; 16]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(digits[(b >> 4) as usize] as char);
+        s.push(digits[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+/// Where an element sits, which decides what its text and attributes are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Event,
+    System,
+    EventData,
+    UserData,
+    /// A child of `System`: its text is a field of its name.
+    SystemChild,
+    /// `EventData/Data`: its text is the field its `Name` attribute names.
+    Data,
+    /// Another child of `EventData`: its text is a field of its name.
+    EventDataChild,
+    /// A child of `UserData`, whose children are fields.
+    UserDataChild,
+    /// A child of a `UserData` child: its text is a field of its name.
+    Leaf,
+    /// Outside every part the reader reads (`RenderingInfo`, ...).
+    Ignored,
+}
+
+impl Kind {
+    /// The kind of a child named `name` of an element of this kind.
+    fn child(self, name: &str) -> Read<Kind> {
+        Ok(match (self, name) {
+            (Kind::Event, "System") => Kind::System,
+            (Kind::Event, "EventData") => Kind::EventData,
+            (Kind::Event, "UserData") => Kind::UserData,
+            (Kind::Event | Kind::Ignored, _) => Kind::Ignored,
+            (Kind::System, _) => Kind::SystemChild,
+            (Kind::EventData, "Data") => Kind::Data,
+            (Kind::EventData, _) => Kind::EventDataChild,
+            (Kind::UserData, _) => Kind::UserDataChild,
+            (Kind::UserDataChild, _) => Kind::Leaf,
+            // Fields hold text only.
+            _ => return Err(Unsupported),
+        })
+    }
+}
+
+/// An element being walked.
+struct Open {
+    name: String,
+    kind: Kind,
+    /// The values whose NULL leaves it out: its own dependency and its
+    /// ancestors'.
+    deps: Vec<u16>,
+    attributes: Vec<Piece>,
+    data_name: Option<String>,
+    content: Option<Piece>,
+    has_children: bool,
+    /// The keys of the children closed so far, which must differ (the JSON
+    /// suffixes a repeated one).
+    keys: Vec<String>,
+}
+
+/// The fields read from attributes of `System` children.
+fn attribute_field(element: &str, attribute: &str) -> Option<&'static str> {
+    match (element, attribute) {
+        ("Provider", "Name") => Some("Provider"),
+        ("TimeCreated", "SystemTime") => Some("TimeCreated"),
+        ("Security", "UserID") => Some("UserID"),
+        ("Execution", "ProcessID") => Some("ExecutionProcessID"),
+        _ => None,
+    }
+}
+
+impl Plan {
+    /// Walks the definition at `def` in `chunk`; `None` for a shape this
+    /// module does not read. `nested`: the definition is binary XML inside a
+    /// value, whose roots sit under `Event`.
+    fn walk(chunk: &[u8], def: usize, nested: bool) -> Option<Plan> {
+        let mut c = Cursor {
+            data: chunk,
+            pos: def,
+        };
+        c.u32()?; // next template
+        c.bytes(16)?; // GUID
+        let size = c.u32()? as usize;
+        let end = c.pos.checked_add(size)?;
+        if end > chunk.len() {
+            return None;
+        }
+        let mut plan = Plan {
+            ops: Vec::new(),
+            gate: Vec::new(),
+            roots: Vec::new(),
+            splices: Vec::new(),
+        };
+        let mut stack: Vec<Open> = Vec::new();
+        if nested {
+            stack.push(Open::new("Event".into(), Kind::Event, Vec::new()));
+        }
+        // The attribute whose value is being read, and its pieces.
+        let mut attribute: Option<(String, Vec<Piece>)> = None;
+        loop {
+            if c.pos >= end {
+                break;
+            }
+            let token = c.u8()?;
+            let piece = match token {
+                0x00 => break,
+                0x0f => {
+                    c.bytes(3)?;
+                    continue;
+                }
+                0x01 | 0x41 => {
+                    let dependency = c.u16()?;
+                    c.u32()?; // data size
+                    let name = c.name()?;
+                    if token == 0x41 {
+                        c.u32()?; // attribute list size
+                    }
+                    attribute = None;
+                    let (kind, mut deps) = match stack.last_mut() {
+                        None if name == "Event" => (Kind::Event, Vec::new()),
+                        None => return None,
+                        Some(parent) => {
+                            if parent.content.is_some() {
+                                return None;
+                            }
+                            parent.has_children = true;
+                            (parent.kind.child(&name).ok()?, parent.deps.clone())
+                        }
+                    };
+                    if stack.len() == 1 {
+                        plan.roots.push(name.clone());
+                    }
+                    if dependency != 0xffff {
+                        deps.push(dependency);
+                    }
+                    stack.push(Open::new(name, kind, deps));
+                    continue;
+                }
+                0x02 => {
+                    plan.attribute(stack.last_mut()?, attribute.take())?;
+                    continue;
+                }
+                0x03 | 0x04 => {
+                    if nested && stack.len() == 1 {
+                        return None;
+                    }
+                    let mut element = stack.pop()?;
+                    plan.attribute(&mut element, attribute.take())?;
+                    // The key the JSON gives it in its parent, which must
+                    // not repeat (the JSON would suffix it).
+                    let key = match element.kind {
+                        Kind::Data => element.data_name.clone()?,
+                        _ => element.name.clone(),
+                    };
+                    if let Some(parent) = stack.last_mut()
+                        && parent.kind != Kind::Ignored
+                    {
+                        if parent.keys.contains(&key) {
+                            return None;
+                        }
+                        parent.keys.push(key);
+                    }
+                    plan.close(element)?;
+                    if stack.is_empty() {
+                        // The record's root is closed: only the end may follow.
+                        return (c.u8()? == 0x00).then(|| plan.gated());
+                    }
+                    continue;
+                }
+                0x06 | 0x46 => {
+                    plan.attribute(stack.last_mut()?, attribute.take())?;
+                    attribute = Some((c.name()?, Vec::new()));
+                    continue;
+                }
+                0x05 | 0x45 => {
+                    if c.u8()? != 0x01 {
+                        return None;
+                    }
+                    Piece::Literal(c.utf16_string()?)
+                }
+                0x0d | 0x0e => {
+                    let index = c.u16()?;
+                    // The type it declares: one the crate knows, or it refuses
+                    // the template.
+                    if !matches!(c.u8()?, 0x00..=0x15 | 0x20 | 0x21 | 0x23 | 0x81..=0x95) {
+                        return None;
+                    }
+                    Piece::Value {
+                        index,
+                        optional: token == 0x0e,
+                    }
+                }
+                _ => return None,
+            };
+            if let Some((_, pieces)) = attribute.as_mut() {
+                pieces.push(piece);
+                continue;
+            }
+            let element = stack.last_mut()?;
+            match element.kind {
+                Kind::Event => match piece {
+                    Piece::Value { index, .. } => {
+                        plan.splices.push(index);
+                        plan.ops.push(Op::Splice {
+                            index,
+                            deps: element.deps.clone(),
+                        });
+                    }
+                    // `#text` of `Event`, which the reader passes over.
+                    Piece::Literal(_) => {}
+                },
+                Kind::SystemChild | Kind::Data | Kind::EventDataChild | Kind::Leaf => {
+                    if element.content.is_some() || element.has_children {
+                        return None;
+                    }
+                    element.content = Some(piece);
+                }
+                Kind::Ignored => {}
+                // `#text` of a part, which the reader would take as a field.
+                Kind::System | Kind::EventData | Kind::UserData | Kind::UserDataChild => {
+                    return None;
+                }
+            }
+        }
+        (stack.len() == usize::from(nested))
+            .then_some(plan)
+            .map(Plan::gated)
+    }
+
+    /// Records the gate's ops, once every op is known.
+    fn gated(mut self) -> Plan {
+        self.gate = self
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| match op {
+                Op::Attribute { field, .. } | Op::Text { field, .. } => {
+                    crate::source::is_gate_field(field)
+                }
+                Op::Splice { .. } => true,
+            })
+            .map(|(i, _)| i)
+            .collect();
+        self
+    }
+
+    /// An attribute of `element`, with its value's pieces, now complete.
+    fn attribute(
+        &mut self,
+        element: &mut Open,
+        attribute: Option<(String, Vec<Piece>)>,
+    ) -> Option<()> {
+        let Some((name, mut pieces)) = attribute else {
+            return Some(());
+        };
+        let value = match pieces.len() {
+            0 => Piece::Literal(String::new()),
+            1 => pieces.pop()?,
+            _ => return None,
+        };
+        match element.kind {
+            Kind::Event | Kind::UserDataChild | Kind::Ignored => {}
+            Kind::SystemChild | Kind::Leaf => {
+                if element.kind == Kind::SystemChild
+                    && let Some(field) = attribute_field(&element.name, &name)
+                {
+                    self.ops.push(Op::Attribute {
+                        field: field.into(),
+                        value: value.clone(),
+                        deps: element.deps.clone(),
+                    });
+                }
+                element.attributes.push(value);
+            }
+            Kind::Data => match (name.as_str(), value) {
+                ("Name", Piece::Literal(text))
+                    if element.data_name.is_none() && !text.is_empty() =>
+                {
+                    element.data_name = Some(text)
+                }
+                _ => return None,
+            },
+            Kind::System | Kind::EventData | Kind::UserData | Kind::EventDataChild => return None,
+        }
+        Some(())
+    }
+
+    /// An element, closed: its text's op.
+    fn close(&mut self, element: Open) -> Option<()> {
+        let field = match element.kind {
+            Kind::SystemChild | Kind::EventDataChild | Kind::Leaf => element.name,
+            Kind::Data => element.data_name?,
+            _ => return Some(()),
+        };
+        self.ops.push(Op::Text {
+            field,
+            content: element.content,
+            attributes: element.attributes,
+            deps: element.deps,
+        });
+        Some(())
+    }
+}
+
+impl Open {
+    fn new(name: String, kind: Kind, deps: Vec<u16>) -> Open {
+        Open {
+            name,
+            kind,
+            deps,
+            attributes: Vec::new(),
+            data_name: None,
+            content: None,
+            has_children: false,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// Reads a definition's binary XML.
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn bytes(&mut self, n: usize) -> Option<&[u8]> {
+        let b = self.data.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(b)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.bytes(1)?[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.bytes(2)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
+    }
+    /// A name reference: its text, from the chunk's string table (the string
+    /// may sit right here, and is then skipped).
+    fn name(&mut self) -> Option<String> {
+        let at = self.u32()? as usize;
+        let text = at.checked_add(8)?;
+        let len = u16::from_le_bytes(self.data.get(at.checked_add(6)?..text)?.try_into().ok()?);
+        let end = text + len as usize * 2;
+        if at == self.pos {
+            self.pos = end + 2;
+        }
+        utf16(self.data.get(text..end)?)
+    }
+    fn utf16_string(&mut self) -> Option<String> {
+        let n = self.u16()? as usize;
+        let units = self.bytes(n * 2)?;
+        utf16(units)
+    }
+}
+
+fn utf16(units: &[u8]) -> Option<String> {
+    char::decode_utf16(
+        units
+            .chunks_exact(2)
+            .map(|u| u16::from_le_bytes([u[0], u[1]])),
+    )
+    .collect::<Result<String, _>>()
+    .ok()
+}
+
+/// Reads records of one chunk through their plans.
+pub struct Reader<'a> {
+    chunk: &'a [u8],
+    plans: Plans,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(chunk: &'a [u8]) -> Self {
+        Reader {
+            chunk,
+            plans: Plans::default(),
+        }
+    }
+
+    /// The instance of the record whose binary XML lies at `at` (`len` bytes).
+    pub fn instance(&mut self, at: usize, len: usize) -> Read<Instance<'a>> {
+        let instance = instance(self.chunk, at, len, false)?;
+        let plan = self.plans.get(self.chunk, instance.def, false)?;
+        // Binary XML is read where it is spliced, and nowhere else.
+        for (i, (kind, _)) in instance.values.iter().enumerate() {
+            if *kind == ty::BINXML && !plan.splices.contains(&(i as u16)) {
+                return Err(Unsupported);
+            }
+        }
+        Ok(instance)
+    }
+
+    /// The gate fields of a record (`source::GATE_FIELDS`), as its whole
+    /// reading would give them.
+    pub fn gate(&mut self, instance: &Instance<'a>) -> Read<Gate<'static>> {
+        let mut gate = Gate::default();
+        self.read(instance, true, &mut |name, value| {
+            gate.push(Cow::Owned(name.to_string()), Cow::Owned(value));
+        })?;
+        Ok(gate)
+    }
+
+    /// Every field of a record into `record`.
+    pub fn record(&mut self, instance: &Instance<'a>, record: &mut RawRecord) -> Read<()> {
+        self.read(instance, false, &mut |name, value| {
+            record.insert(name, value)
+        })
+    }
+
+    fn read(
+        &mut self,
+        instance: &Instance<'a>,
+        gate_only: bool,
+        out: &mut dyn FnMut(&str, String),
+    ) -> Read<()> {
+        let plan = self.plans.get(self.chunk, instance.def, false)?;
+        let mut run = Run {
+            chunk: self.chunk,
+            plans: &mut self.plans,
+            gate_only,
+            out,
+            roots: plan.roots.clone(),
+        };
+        run.ops(&plan, &instance.values, false)
+    }
+}
+
+/// One reading of a record: its plans' ops over its values, in document
+/// order, each field handed to `out`.
+struct Run<'r, 'a> {
+    chunk: &'a [u8],
+    plans: &'r mut Plans,
+    gate_only: bool,
+    out: &'r mut dyn FnMut(&str, String),
+    /// The names written under `Event` so far, which must differ.
+    roots: Vec<String>,
+}
+
+impl Run<'_, '_> {
+    fn ops(&mut self, plan: &Plan, values: &[Value<'_>], nested: bool) -> Read<()> {
+        if self.gate_only {
+            for &i in &plan.gate {
+                self.op(&plan.ops[i], values, nested)?;
+            }
+        } else {
+            for op in &plan.ops {
+                self.op(op, values, nested)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn op(&mut self, op: &Op, values: &[Value<'_>], nested: bool) -> Read<()> {
+        let left_out = op.deps().iter().any(|&d| {
+            values
+                .get(d as usize)
+                .is_some_and(|(kind, _)| *kind == ty::NULL)
+        });
+        if left_out {
+            return Ok(());
+        }
+        match op {
+            Op::Attribute { field, value, .. } => {
+                if let Resolved::Text(text) = resolve(value, values)? {
+                    (self.out)(field, text);
+                }
+            }
+            Op::Text {
+                field,
+                content,
+                attributes,
+                ..
+            } => {
+                let content = match content {
+                    Some(piece) => resolve(piece, values)?,
+                    None => Resolved::Absent,
+                };
+                if let Resolved::Text(text) = content {
+                    (self.out)(field, text);
+                    return Ok(());
+                }
+                let mut rendered = false;
+                for a in attributes {
+                    rendered |= matches!(resolve(a, values)?, Resolved::Text(_));
+                }
+                match (content, rendered) {
+                    (_, false) => (self.out)(field, String::new()),
+                    (Resolved::Absent, true) => {}
+                    // An empty text beside attributes: left to the crate.
+                    _ => return Err(Unsupported),
+                }
+            }
+            Op::Splice { index, .. } => match values.get(*index as usize) {
+                Some(&(ty::BINXML, bytes)) if !bytes.is_empty() && !nested => {
+                    // Where the value lies in the chunk, so that an inline
+                    // definition is found by its offset.
+                    let at = (bytes.as_ptr() as usize)
+                        .checked_sub(self.chunk.as_ptr() as usize)
+                        .ok_or(Unsupported)?;
+                    let inner = instance(self.chunk, at, bytes.len(), true)?;
+                    if inner.values.iter().any(|(kind, _)| *kind == ty::BINXML) {
+                        return Err(Unsupported);
+                    }
+                    let plan = self.plans.get(self.chunk, inner.def, true)?;
+                    for root in &plan.roots {
+                        if self.roots.contains(root) {
+                            return Err(Unsupported);
+                        }
+                        self.roots.push(root.clone());
+                    }
+                    self.ops(&plan, &inner.values, true)?;
+                }
+                Some(&(kind, bytes)) if value_text(kind, bytes)?.is_some() => {
+                    return Err(Unsupported);
+                }
+                _ => {}
+            },
+        }
+        Ok(())
+    }
+}
+
+/// What `piece` is in a record of these values.
+fn resolve(piece: &Piece, values: &[Value<'_>]) -> Read<Resolved> {
+    Ok(match piece {
+        Piece::Literal(text) if text.is_empty() => Resolved::Empty,
+        Piece::Literal(text) => Resolved::Text(text.clone()),
+        Piece::Value { index, optional } => match values.get(*index as usize) {
+            None => Resolved::Absent,
+            Some(&(kind, bytes)) => match value_text(kind, bytes)? {
+                Some(text) => Resolved::Text(text),
+                None if *optional => Resolved::Absent,
+                None => Resolved::Empty,
+            },
+        },
+    })
+}
