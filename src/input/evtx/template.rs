@@ -71,6 +71,24 @@ enum Resolved {
     Text(String),
 }
 
+/// A field a plan writes: its name, and the same name as `'static` when it
+/// is one of `source::GATE_FIELDS` (the gate then borrows it).
+#[derive(Debug)]
+struct Field {
+    name: String,
+    gate: Option<&'static str>,
+}
+
+impl Field {
+    fn new(name: String) -> Field {
+        let gate = crate::source::GATE_FIELDS
+            .iter()
+            .copied()
+            .find(|g| *g == name);
+        Field { name, gate }
+    }
+}
+
 /// One step of reading a record, in document order.
 #[derive(Debug)]
 enum Op {
@@ -78,7 +96,7 @@ enum Op {
     /// `Provider`): set when the attribute renders, that is when its value is
     /// not empty (the JSON leaves empty attributes out).
     Attribute {
-        field: String,
+        field: Field,
         value: Piece,
         deps: Vec<u16>,
     },
@@ -86,14 +104,19 @@ enum Op {
     /// `null` (read as "") unless one of `attributes` renders, when it is an
     /// object without `#text` (read as nothing).
     Text {
-        field: String,
+        field: Field,
         content: Option<Piece>,
         attributes: Vec<Piece>,
         deps: Vec<u16>,
     },
-    /// Binary XML in a value, spliced under `Event`: a template instance of
-    /// its own, as classic providers write `EventData` and `UserData`.
-    Splice { index: u16, deps: Vec<u16> },
+    /// Binary XML in a value, spliced under `Event` or `UserData`: a
+    /// template instance of its own, as classic providers write `EventData`
+    /// and `UserData`, and others a `UserData` child.
+    Splice {
+        index: u16,
+        parent: Parent,
+        deps: Vec<u16>,
+    },
 }
 
 impl Op {
@@ -102,6 +125,13 @@ impl Op {
             Op::Attribute { deps, .. } | Op::Text { deps, .. } | Op::Splice { deps, .. } => deps,
         }
     }
+}
+
+/// Where binary XML from a value is spliced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Parent {
+    Event,
+    UserData,
 }
 
 /// A template definition, walked.
@@ -121,16 +151,21 @@ pub struct Plan {
 #[derive(Default)]
 pub struct Plans(HashMap<u32, Option<Rc<Plan>>, foldhash::fast::RandomState>);
 
-/// Marks a definition walked as nested binary XML (chunk offsets are below
-/// 64 KiB, so the bit is free).
-const NESTED: u32 = 1 << 31;
+/// Mark a definition walked as binary XML spliced under `Event` or under
+/// `UserData` (chunk offsets are below 64 KiB, so the bits are free).
+const UNDER_EVENT: u32 = 1 << 31;
+const UNDER_USER_DATA: u32 = 1 << 30;
 
 impl Plans {
-    fn get(&mut self, chunk: &[u8], def: u32, nested: bool) -> Read<Rc<Plan>> {
-        let key = if nested { def | NESTED } else { def };
+    fn get(&mut self, chunk: &[u8], def: u32, under: Option<Parent>) -> Read<Rc<Plan>> {
+        let key = match under {
+            None => def,
+            Some(Parent::Event) => def | UNDER_EVENT,
+            Some(Parent::UserData) => def | UNDER_USER_DATA,
+        };
         self.0
             .entry(key)
-            .or_insert_with(|| Plan::walk(chunk, def as usize, nested).map(Rc::new))
+            .or_insert_with(|| Plan::walk(chunk, def as usize, under).map(Rc::new))
             .clone()
             .ok_or(Unsupported)
     }
@@ -410,9 +445,10 @@ fn attribute_field(element: &str, attribute: &str) -> Option<&'static str> {
 
 impl Plan {
     /// Walks the definition at `def` in `chunk`; `None` for a shape this
-    /// module does not read. `nested`: the definition is binary XML inside a
-    /// value, whose roots sit under `Event`.
-    fn walk(chunk: &[u8], def: usize, nested: bool) -> Option<Plan> {
+    /// module does not read. `under`: the definition is binary XML inside a
+    /// value, whose roots sit under that element.
+    fn walk(chunk: &[u8], def: usize, under: Option<Parent>) -> Option<Plan> {
+        let nested = under.is_some();
         let mut c = Cursor {
             data: chunk,
             pos: def,
@@ -431,8 +467,12 @@ impl Plan {
             splices: Vec::new(),
         };
         let mut stack: Vec<Open> = Vec::new();
-        if nested {
-            stack.push(Open::new("Event".into(), Kind::Event, Vec::new()));
+        match under {
+            Some(Parent::Event) => stack.push(Open::new("Event".into(), Kind::Event, Vec::new())),
+            Some(Parent::UserData) => {
+                stack.push(Open::new("UserData".into(), Kind::UserData, Vec::new()))
+            }
+            None => {}
         }
         // The attribute whose value is being read, and its pieces.
         let mut attribute: Option<(String, Vec<Piece>)> = None;
@@ -542,11 +582,28 @@ impl Plan {
                         plan.splices.push(index);
                         plan.ops.push(Op::Splice {
                             index,
+                            parent: Parent::Event,
                             deps: element.deps.clone(),
                         });
                     }
                     // `#text` of `Event`, which the reader passes over.
                     Piece::Literal(_) => {}
+                },
+                // `UserData` whose one child comes from a value: nothing else
+                // may sit beside it (its key could repeat another's).
+                Kind::UserData if !nested => match piece {
+                    Piece::Value { index, .. }
+                        if element.content.is_none() && !element.has_children =>
+                    {
+                        element.content = Some(piece);
+                        plan.splices.push(index);
+                        plan.ops.push(Op::Splice {
+                            index,
+                            parent: Parent::UserData,
+                            deps: element.deps.clone(),
+                        });
+                    }
+                    _ => return None,
                 },
                 Kind::SystemChild | Kind::Data | Kind::EventDataChild | Kind::Leaf => {
                     if element.content.is_some() || element.has_children {
@@ -573,9 +630,7 @@ impl Plan {
             .iter()
             .enumerate()
             .filter(|(_, op)| match op {
-                Op::Attribute { field, .. } | Op::Text { field, .. } => {
-                    crate::source::is_gate_field(field)
-                }
+                Op::Attribute { field, .. } | Op::Text { field, .. } => field.gate.is_some(),
                 Op::Splice { .. } => true,
             })
             .map(|(i, _)| i)
@@ -604,7 +659,7 @@ impl Plan {
                     && let Some(field) = attribute_field(&element.name, &name)
                 {
                     self.ops.push(Op::Attribute {
-                        field: field.into(),
+                        field: Field::new(field.into()),
                         value: value.clone(),
                         deps: element.deps.clone(),
                     });
@@ -632,7 +687,7 @@ impl Plan {
             _ => return Some(()),
         };
         self.ops.push(Op::Text {
-            field,
+            field: Field::new(field),
             content: element.content,
             attributes: element.attributes,
             deps: element.deps,
@@ -723,7 +778,7 @@ impl<'a> Reader<'a> {
     /// The instance of the record whose binary XML lies at `at` (`len` bytes).
     pub fn instance(&mut self, at: usize, len: usize) -> Read<Instance<'a>> {
         let instance = instance(self.chunk, at, len, false)?;
-        let plan = self.plans.get(self.chunk, instance.def, false)?;
+        let plan = self.plans.get(self.chunk, instance.def, None)?;
         // Binary XML is read where it is spliced, and nowhere else.
         for (i, (kind, _)) in instance.values.iter().enumerate() {
             if *kind == ty::BINXML && !plan.splices.contains(&(i as u16)) {
@@ -737,16 +792,19 @@ impl<'a> Reader<'a> {
     /// reading would give them.
     pub fn gate(&mut self, instance: &Instance<'a>) -> Read<Gate<'static>> {
         let mut gate = Gate::default();
-        self.read(instance, true, &mut |name, value| {
-            gate.push(Cow::Owned(name.to_string()), Cow::Owned(value));
+        self.read(instance, true, &mut |field, value| {
+            let name = field
+                .gate
+                .map_or_else(|| Cow::Owned(field.name.clone()), Cow::Borrowed);
+            gate.push(name, Cow::Owned(value));
         })?;
         Ok(gate)
     }
 
     /// Every field of a record into `record`.
     pub fn record(&mut self, instance: &Instance<'a>, record: &mut RawRecord) -> Read<()> {
-        self.read(instance, false, &mut |name, value| {
-            record.insert(name, value)
+        self.read(instance, false, &mut |field, value| {
+            record.insert(field.name.as_str(), value)
         })
     }
 
@@ -754,9 +812,9 @@ impl<'a> Reader<'a> {
         &mut self,
         instance: &Instance<'a>,
         gate_only: bool,
-        out: &mut dyn FnMut(&str, String),
+        out: &mut dyn FnMut(&Field, String),
     ) -> Read<()> {
-        let plan = self.plans.get(self.chunk, instance.def, false)?;
+        let plan = self.plans.get(self.chunk, instance.def, None)?;
         let mut run = Run {
             chunk: self.chunk,
             plans: &mut self.plans,
@@ -774,7 +832,7 @@ struct Run<'r, 'a> {
     chunk: &'a [u8],
     plans: &'r mut Plans,
     gate_only: bool,
-    out: &'r mut dyn FnMut(&str, String),
+    out: &'r mut dyn FnMut(&Field, String),
     /// The names written under `Event` so far, which must differ.
     roots: Vec<String>,
 }
@@ -833,7 +891,7 @@ impl Run<'_, '_> {
                     _ => return Err(Unsupported),
                 }
             }
-            Op::Splice { index, .. } => match values.get(*index as usize) {
+            Op::Splice { index, parent, .. } => match values.get(*index as usize) {
                 Some(&(ty::BINXML, bytes)) if !bytes.is_empty() && !nested => {
                     // Where the value lies in the chunk, so that an inline
                     // definition is found by its offset.
@@ -844,12 +902,16 @@ impl Run<'_, '_> {
                     if inner.values.iter().any(|(kind, _)| *kind == ty::BINXML) {
                         return Err(Unsupported);
                     }
-                    let plan = self.plans.get(self.chunk, inner.def, true)?;
-                    for root in &plan.roots {
-                        if self.roots.contains(root) {
-                            return Err(Unsupported);
+                    let plan = self.plans.get(self.chunk, inner.def, Some(*parent))?;
+                    // Names under `Event` must not repeat (`UserData` takes
+                    // one splice and nothing beside it).
+                    if *parent == Parent::Event {
+                        for root in &plan.roots {
+                            if self.roots.contains(root) {
+                                return Err(Unsupported);
+                            }
+                            self.roots.push(root.clone());
                         }
-                        self.roots.push(root.clone());
                     }
                     self.ops(&plan, &inner.values, true)?;
                 }
