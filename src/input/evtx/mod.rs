@@ -251,14 +251,16 @@ fn read_direct(
     rloc: &Location,
     sink: &mut dyn Sink,
 ) -> Result<(), template::Unsupported> {
-    let instance = direct.instance(frame.binxml, frame.binxml_len)?;
-    let gate = direct.gate(&instance)?;
+    let record = direct.record_at(frame.binxml, frame.binxml_len)?;
+    let gate = direct.gate(&record)?;
     if !sink.wants(&gate) {
         sink.other_event(rloc.clone());
+        direct.release(record);
         return Ok(());
     }
     let mut r = RawRecord::new(rloc.clone());
-    direct.record(&instance, &mut r)?;
+    direct.fields(&record, &mut r)?;
+    direct.release(record);
     finish(&mut r, frame.id);
     sink.record(r);
     Ok(())
@@ -479,11 +481,11 @@ mod tests {
                 // The gate sees values as read, before `finish`.
                 let read = want.clone();
                 finish(&mut want, id);
-                let Ok(instance) = reader.instance(frame.binxml, frame.binxml_len) else {
+                let Ok(record) = reader.record_at(frame.binxml, frame.binxml_len) else {
                     continue;
                 };
                 let mut got = RawRecord::new(Location::default());
-                if reader.record(&instance, &mut got).is_err() {
+                if reader.fields(&record, &mut got).is_err() {
                     continue;
                 }
                 finish(&mut got, id);
@@ -497,7 +499,7 @@ mod tests {
                     path.display()
                 );
                 assert_eq!(got.location.record, want.location.record);
-                let gate = reader.gate(&instance).unwrap();
+                let gate = reader.gate(&record).unwrap();
                 for name in crate::source::GATE_FIELDS {
                     use crate::record::Fields;
                     assert_eq!(gate.get(name), read.get(name), "{name} {}", path.display());

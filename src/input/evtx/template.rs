@@ -177,11 +177,30 @@ pub struct Instance<'a> {
     values: Vec<Value<'a>>,
 }
 
+/// A record's instance with its plan, ready to read.
+pub struct Record<'a> {
+    plan: Rc<Plan>,
+    values: Vec<Value<'a>>,
+}
+
 /// Reads the template instance that a record's (or a value's) binary XML
 /// is, from `at` in `chunk`: an optional fragment header, the instance token,
 /// the definition (inline the first time a chunk uses it), the value
 /// descriptors and the values, then the end of the stream.
 pub fn instance<'a>(chunk: &'a [u8], at: usize, len: usize, nested: bool) -> Read<Instance<'a>> {
+    instance_into(chunk, at, len, nested, Vec::new())
+}
+
+/// `instance`, its values gathered into `values` (emptied first), a buffer
+/// reused from record to record.
+fn instance_into<'a>(
+    chunk: &'a [u8],
+    at: usize,
+    len: usize,
+    nested: bool,
+    mut values: Vec<Value<'a>>,
+) -> Read<Instance<'a>> {
+    values.clear();
     let bytes = chunk
         .get(at..at.checked_add(len).ok_or(Unsupported)?)
         .ok_or(Unsupported)?;
@@ -212,7 +231,7 @@ pub fn instance<'a>(chunk: &'a [u8], at: usize, len: usize, nested: bool) -> Rea
         return Err(Unsupported);
     }
     let descriptors = bytes.get(pos + 4..pos + 4 + count * 4).ok_or(Unsupported)?;
-    let mut values = Vec::with_capacity(count);
+    values.reserve(count);
     let mut v = pos + 4 + count * 4;
     for d in descriptors.chunks_exact(4) {
         let size = u16::from_le_bytes([d[0], d[1]]) as usize;
@@ -278,18 +297,19 @@ fn value_text(kind: u8, bytes: &[u8]) -> Read<Option<String>> {
         }
         ty::BINARY => hex(bytes.iter().copied(), UPPER),
         ty::GUID => {
-            // Data1-3 little-endian, data4 as stored.
+            // {data1-data2-data3-data4[0..2]-data4[2..8]}, data1-3 little-endian.
             let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
-            let digits = hex(order.iter().map(|&i| bytes[i]), LOWER);
-            let d = |r: std::ops::Range<usize>| &digits[r];
-            format!(
-                "{{{}-{}-{}-{}-{}}}",
-                d(0..8),
-                d(8..12),
-                d(12..16),
-                d(16..20),
-                d(20..32)
-            )
+            let mut s = String::with_capacity(38);
+            s.push('{');
+            for (i, &at) in order.iter().enumerate() {
+                if matches!(i, 4 | 6 | 8 | 10) {
+                    s.push('-');
+                }
+                s.push(LOWER[(bytes[at] >> 4) as usize] as char);
+                s.push(LOWER[(bytes[at] & 0xf) as usize] as char);
+            }
+            s.push('}');
+            s
         }
         ty::SID => {
             let authority = u64::from_be_bytes([
@@ -344,23 +364,14 @@ fn filetime(ticks: u64) -> Read<String> {
 /// UTF-16LE text up to its first NUL, as the crate reads a string value;
 /// text that is not UTF-16 (a lone surrogate) is left to the crate.
 fn utf16_until_nul(bytes: &[u8]) -> Read<String> {
-    let units = bytes
-        .chunks_exact(2)
-        .map(|u| u16::from_le_bytes([u[0], u[1]]));
-    let len = units
-        .clone()
-        .position(|u| u == 0)
-        .unwrap_or(bytes.len() / 2);
-    let units = units.take(len);
-    // Most values are ASCII: one byte each, no decoding.
-    if units.clone().all(|u| u < 0x80) {
-        return Ok(units.map(|u| u as u8 as char).collect());
-    }
-    let mut text = String::with_capacity(len + len / 2);
-    for c in char::decode_utf16(units) {
-        text.push(c.map_err(|_| Unsupported)?);
-    }
-    Ok(text)
+    let units = bytes.len() / 2;
+    let len = (0..units)
+        .position(|i| bytes[2 * i] == 0 && bytes[2 * i + 1] == 0)
+        .unwrap_or(units);
+    encoding_rs::UTF_16LE
+        .decode_without_bom_handling_and_without_replacement(&bytes[..2 * len])
+        .map(|text| text.into_owned())
+        .ok_or(Unsupported)
 }
 
 const UPPER: &[u8; 16] = b"0123456789ABCDEF";
@@ -765,6 +776,8 @@ fn utf16(units: &[u8]) -> Option<String> {
 pub struct Reader<'a> {
     chunk: &'a [u8],
     plans: Plans,
+    /// The last record's values' buffer, for the next.
+    spare: Vec<Value<'a>>,
 }
 
 impl<'a> Reader<'a> {
@@ -772,12 +785,14 @@ impl<'a> Reader<'a> {
         Reader {
             chunk,
             plans: Plans::default(),
+            spare: Vec::new(),
         }
     }
 
-    /// The instance of the record whose binary XML lies at `at` (`len` bytes).
-    pub fn instance(&mut self, at: usize, len: usize) -> Read<Instance<'a>> {
-        let instance = instance(self.chunk, at, len, false)?;
+    /// The record whose binary XML lies at `at` (`len` bytes), with its plan.
+    pub fn record_at(&mut self, at: usize, len: usize) -> Read<Record<'a>> {
+        let spare = std::mem::take(&mut self.spare);
+        let instance = instance_into(self.chunk, at, len, false, spare)?;
         let plan = self.plans.get(self.chunk, instance.def, None)?;
         // Binary XML is read where it is spliced, and nowhere else.
         for (i, (kind, _)) in instance.values.iter().enumerate() {
@@ -785,14 +800,22 @@ impl<'a> Reader<'a> {
                 return Err(Unsupported);
             }
         }
-        Ok(instance)
+        Ok(Record {
+            plan,
+            values: instance.values,
+        })
+    }
+
+    /// Done with `record`: its buffer serves the next.
+    pub fn release(&mut self, record: Record<'a>) {
+        self.spare = record.values;
     }
 
     /// The gate fields of a record (`source::GATE_FIELDS`), as its whole
     /// reading would give them.
-    pub fn gate(&mut self, instance: &Instance<'a>) -> Read<Gate<'static>> {
+    pub fn gate(&mut self, record: &Record<'a>) -> Read<Gate<'static>> {
         let mut gate = Gate::default();
-        self.read(instance, true, &mut |field, value| {
+        self.read(record, true, &mut |field, value| {
             let name = field
                 .gate
                 .map_or_else(|| Cow::Owned(field.name.clone()), Cow::Borrowed);
@@ -801,28 +824,28 @@ impl<'a> Reader<'a> {
         Ok(gate)
     }
 
-    /// Every field of a record into `record`.
-    pub fn record(&mut self, instance: &Instance<'a>, record: &mut RawRecord) -> Read<()> {
-        self.read(instance, false, &mut |field, value| {
-            record.insert(field.name.as_str(), value)
+    /// Every field of a record into `raw`.
+    pub fn fields(&mut self, record: &Record<'a>, raw: &mut RawRecord) -> Read<()> {
+        self.read(record, false, &mut |field, value| {
+            raw.insert(field.name.as_str(), value)
         })
     }
 
     fn read(
         &mut self,
-        instance: &Instance<'a>,
+        record: &Record<'a>,
         gate_only: bool,
         out: &mut dyn FnMut(&Field, String),
     ) -> Read<()> {
-        let plan = self.plans.get(self.chunk, instance.def, None)?;
         let mut run = Run {
             chunk: self.chunk,
             plans: &mut self.plans,
             gate_only,
             out,
-            roots: plan.roots.clone(),
+            record: &record.plan,
+            spliced: Vec::new(),
         };
-        run.ops(&plan, &instance.values, false)
+        run.ops(&record.plan, &record.values, false)
     }
 }
 
@@ -833,8 +856,10 @@ struct Run<'r, 'a> {
     plans: &'r mut Plans,
     gate_only: bool,
     out: &'r mut dyn FnMut(&Field, String),
-    /// The names written under `Event` so far, which must differ.
-    roots: Vec<String>,
+    /// The record's plan, whose names under `Event` and those `spliced`
+    /// there must all differ.
+    record: &'r Plan,
+    spliced: Vec<String>,
 }
 
 impl Run<'_, '_> {
@@ -907,10 +932,10 @@ impl Run<'_, '_> {
                     // one splice and nothing beside it).
                     if *parent == Parent::Event {
                         for root in &plan.roots {
-                            if self.roots.contains(root) {
+                            if self.record.roots.contains(root) || self.spliced.contains(root) {
                                 return Err(Unsupported);
                             }
-                            self.roots.push(root.clone());
+                            self.spliced.push(root.clone());
                         }
                     }
                     self.ops(&plan, &inner.values, true)?;
