@@ -10,6 +10,17 @@ cd "$(dirname "$0")/.."
 
 want_bindgen=$(sed -n 's/^wasm-bindgen = { version = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
 
+# A C compiler: the native command's allocator (mimalloc) is built from C.
+if ! command -v cc >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: apt-get install gcc (mimalloc, the native allocator)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null
+  else
+    echo "setup: a C compiler (cc) is needed: sudo apt-get install gcc" >&2
+    exit 1
+  fi
+fi
+
 installed_targets=$(rustup target list --installed 2>/dev/null || true)
 for t in wasm32-unknown-unknown wasm32-wasip1; do
   if ! grep -qx "$t" <<<"$installed_targets"; then

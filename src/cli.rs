@@ -5,7 +5,7 @@
 use crate::aggregate::MatchedEvent;
 use crate::engine::{Detector, Options, Partial, RuleHit};
 use crate::input::Resume;
-use crate::input::split::{self, Piece, Splitter};
+use crate::input::split::{self, Bounds, Cuts};
 use crate::report::Report;
 use crate::rule::CompiledRule;
 use std::collections::HashSet;
@@ -336,94 +336,93 @@ fn read_into(
     after();
 }
 
-/// One unit of work for `read_parallel`'s workers, in input order.
-enum Job {
+/// What a worker reads: a file whole, or a piece of one.
+enum Unit {
     /// A file read whole (small, or of a format that is not cut).
     Whole(PathBuf),
-    /// A piece of a large file.
-    Piece(String, Piece),
-    /// The rest of a file from `from` on, after `carry` (held when no cut
-    /// was found in `split::MAX_CARRY` bytes): read as one piece.
-    Rest {
+    /// A piece of a large file, read by the worker itself from `at` on:
+    /// `len` bytes, or to the end (the last piece, or the rest once no cut
+    /// was found in `split::MAX_CARRY` bytes).
+    Piece {
         path: PathBuf,
-        carry: Vec<u8>,
         at: Resume,
-        from: u64,
-    },
-    /// The bytes read before a read error, then the error.
-    Failed {
-        name: String,
-        piece: Piece,
-        message: String,
+        len: Option<u64>,
+        cut: bool,
     },
 }
+
+impl Unit {
+    fn read(self, d: &mut Detector) {
+        match self {
+            Unit::Whole(path) => {
+                let name = path.to_string_lossy().to_string();
+                match std::fs::File::open(&path) {
+                    Ok(mut f) => read_into(d, &name, &mut f, &mut || true),
+                    Err(e) => d.fail_file(&name, format!("cannot open: {e}")),
+                }
+            }
+            Unit::Piece { path, at, len, cut } => {
+                use std::io::{Seek, SeekFrom};
+                let name = path.to_string_lossy().to_string();
+                d.begin_piece(&name, at, cut);
+                let reopened = std::fs::File::open(&path)
+                    .and_then(|mut f| f.seek(SeekFrom::Start(at.offset)).map(|_| f));
+                let error = match reopened {
+                    Ok(f) => match len {
+                        Some(len) => {
+                            let read = push_all(d, &mut f.take(len));
+                            // The cutter saw these bytes; a file that shrank
+                            // since is said to, not read as if it ended there.
+                            (read < len && d.wants_more()).then(|| {
+                                (at.offset + read, "the file shrank while it was read".into())
+                            })
+                        }
+                        None => {
+                            push_all(d, &mut { f });
+                            None
+                        }
+                    },
+                    Err(e) => Some((at.offset, format!("read error: {e}"))),
+                };
+                if let Some((offset, message)) = error {
+                    d.push_error(
+                        crate::record::Location {
+                            offset: Some(offset),
+                            ..Default::default()
+                        },
+                        message,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// One worker's task: units read in order by one detector, whose partial
+/// is merged in input order. Small files go together, so that a folder of
+/// small logs is not a detector, a partial, a merge and two wake-ups each.
+struct Job(Vec<Unit>);
 
 impl Job {
     fn run(self, options: &Options) -> Result<Partial, String> {
         let mut d = Detector::new(options.clone())?;
-        match self {
-            Job::Whole(path) => {
-                let name = path.to_string_lossy().to_string();
-                match std::fs::File::open(&path) {
-                    Ok(mut f) => read_into(&mut d, &name, &mut f, &mut || true),
-                    Err(e) => d.fail_file(&name, format!("cannot open: {e}")),
-                }
-            }
-            Job::Piece(name, piece) => {
-                d.begin_piece(&name, piece.at, piece.cut);
-                d.push(&piece.bytes);
-            }
-            Job::Rest {
-                path,
-                carry,
-                at,
-                from,
-            } => {
-                use std::io::{Seek, SeekFrom};
-                let name = path.to_string_lossy().to_string();
-                d.begin_piece(&name, at, false);
-                d.push(&carry);
-                let reopened = std::fs::File::open(&path)
-                    .and_then(|mut f| f.seek(SeekFrom::Start(from)).map(|_| f));
-                match reopened {
-                    Ok(mut f) => push_all(&mut d, &mut f),
-                    Err(e) => d.push_error(
-                        crate::record::Location {
-                            offset: Some(from),
-                            ..Default::default()
-                        },
-                        format!("read error: {e}"),
-                    ),
-                }
-            }
-            Job::Failed {
-                name,
-                piece,
-                message,
-            } => {
-                d.begin_piece(&name, piece.at, false);
-                d.push(&piece.bytes);
-                let offset = piece.at.offset + piece.bytes.len() as u64;
-                d.push_error(
-                    crate::record::Location {
-                        offset: Some(offset),
-                        ..Default::default()
-                    },
-                    message,
-                );
-            }
+        for unit in self.0 {
+            unit.read(&mut d);
         }
         Ok(d.into_partial())
     }
 }
 
-/// Feeds `reader` to the end (a read error is reported where it happened).
-fn push_all(det: &mut Detector, reader: &mut dyn Read) {
+/// Feeds `reader` to the end (a read error is reported where it happened);
+/// returns the bytes read.
+fn push_all(det: &mut Detector, reader: &mut dyn Read) -> u64 {
     let mut buf = vec![0u8; 64 << 10];
+    let mut read = 0;
     loop {
         match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
+                read += n as u64;
                 det.push(&buf[..n]);
                 if !det.wants_more() {
                     break;
@@ -443,63 +442,65 @@ fn push_all(det: &mut Detector, reader: &mut dyn Read) {
             }
         }
     }
+    read
 }
 
-/// Cuts `path` into jobs (see `input::split`), handing each to `send` as it
-/// is ready; `false` when the workers are gone.
-fn split_file(path: &Path, threads: usize, send: &mut dyn FnMut(Job) -> bool) -> bool {
-    let name = path.to_string_lossy().to_string();
-    // A small file is one job, read by its worker: not even opened here. A
-    // larger one is cut in pieces of up to `PIECE_BYTES`, at least four per
-    // thread, so that the last pieces end together.
-    let len = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
-    let target = (len / (threads * 4)).clamp(256 << 10, split::PIECE_BYTES);
-    if len <= 1 << 20 {
-        return send(Job::Whole(path.to_path_buf()));
+/// Cuts `path`, of `len` bytes, into pieces of about `target` bytes (see
+/// `input::split`), handing each to `send` with its size as it is found;
+/// `false` when the workers are gone. Only the bounds are found here: each
+/// worker reads its own piece, in small reads that stay in its cache, while
+/// this thread reads on to the next cut (or, for EVTX, reads nothing).
+fn split_file(path: &Path, len: u64, target: u64, send: &mut dyn FnMut(Unit, u64) -> bool) -> bool {
+    let whole = || Unit::Whole(path.to_path_buf());
+    if len <= target.max(1 << 20) {
+        return send(whole(), len);
     }
     let Ok(mut file) = std::fs::File::open(path) else {
-        return send(Job::Whole(path.to_path_buf()));
+        return send(whole(), len);
     };
-    let mut first = vec![0u8; 64 << 10];
-    let n = read_full(&mut file, &mut first).unwrap_or(0);
-    first.truncate(n);
-    let Some(format) = split::splittable(&first) else {
-        return send(Job::Whole(path.to_path_buf()));
+    let mut block = vec![0u8; 64 << 10];
+    let n = read_full(&mut file, &mut block).unwrap_or(0);
+    let Some(format) = split::splittable(&block[..n]) else {
+        return send(whole(), len);
     };
-    let mut splitter = Splitter::new(format, target);
-    let mut pieces = Vec::new();
-    let mut block = vec![0u8; 1 << 20];
-    let mut read = first.len() as u64;
-    splitter.push(&first, &mut pieces);
+    let mut piece = |b: Bounds| {
+        let unit = Unit::Piece {
+            path: path.to_path_buf(),
+            at: b.at,
+            len: b.cut.then_some(b.len),
+            cut: b.cut,
+        };
+        send(unit, b.len)
+    };
+    let mut cuts = Cuts::new(format, target as usize);
+    let mut bounds = Vec::new();
+    if !cuts.reads_content() {
+        // EVTX: the chunks' bounds from the length alone.
+        let mut rest = len;
+        while rest > 0 {
+            let step = rest.min(block.len() as u64);
+            cuts.skip(step, &mut bounds);
+            rest -= step;
+        }
+        bounds.push(cuts.finish());
+        return bounds.into_iter().all(piece);
+    }
+    cuts.push(&block[..n], &mut bounds);
     loop {
-        for piece in pieces.drain(..) {
-            if !send(Job::Piece(name.clone(), piece)) {
+        for b in bounds.drain(..) {
+            if !piece(b) {
                 return false;
             }
         }
-        if splitter.gave_up() {
-            let (carry, at) = splitter.into_rest();
-            return send(Job::Rest {
-                path: path.to_path_buf(),
-                carry,
-                at,
-                from: read,
-            });
+        if cuts.gave_up() {
+            return piece(cuts.finish());
         }
         match file.read(&mut block) {
-            Ok(0) => return send(Job::Piece(name, splitter.finish())),
-            Ok(n) => {
-                read += n as u64;
-                splitter.push(&block[..n], &mut pieces);
-            }
+            Ok(0) => return piece(cuts.finish()),
+            Ok(n) => cuts.push(&block[..n], &mut bounds),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return send(Job::Failed {
-                    name,
-                    piece: splitter.finish(),
-                    message: format!("read error: {e}"),
-                });
-            }
+            // The rest is one piece: its worker meets the error where it is.
+            Err(_) => return piece(cuts.finish()),
         }
     }
 }
@@ -536,15 +537,35 @@ fn read_parallel(
     let (send, receive) = std::sync::mpsc::channel::<(usize, Result<Partial, String>)>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut seq = 0;
-            for path in files {
-                let mut send = |job| {
-                    seq += 1;
-                    job_send.send((seq - 1, job)).is_ok()
+            // Pieces and jobs of about a quarter of each thread's share, so
+            // that the last ones end together; not under 256 KiB, where a
+            // job's own cost starts to show, nor over `PIECE_BYTES`.
+            let sizes: Vec<u64> = files
+                .iter()
+                .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+                .collect();
+            let target = (sizes.iter().sum::<u64>() / (threads as u64 * 4))
+                .clamp(256 << 10, split::PIECE_BYTES as u64);
+            let (mut seq, mut batch, mut held) = (0, Vec::new(), 0);
+            let mut send = |job| {
+                seq += 1;
+                job_send.send((seq - 1, Job(job))).is_ok()
+            };
+            for (path, &len) in files.iter().zip(&sizes) {
+                let mut add = |unit, bytes| {
+                    batch.push(unit);
+                    held += bytes;
+                    held < target || {
+                        held = 0;
+                        send(std::mem::take(&mut batch))
+                    }
                 };
-                if !split_file(path, threads, &mut send) {
-                    break;
+                if !split_file(path, len, target, &mut add) {
+                    return;
                 }
+            }
+            if !batch.is_empty() {
+                send(batch);
             }
         });
         for _ in 0..threads {
@@ -1001,4 +1022,49 @@ fn write_table(report: &Report, rule: &CompiledRule, out: &mut dyn Write) -> std
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("schtasks-detect-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_piece_past_the_end_of_a_file_that_shrank_is_an_error_where_it_ended() {
+        let line = b"{\"EventID\":4688,\"NewProcessName\":\"C:\\\\x.exe\"}\n";
+        let path = temp_file("shrank.json", line);
+        let mut d = Detector::new(Options::default()).unwrap();
+        let at = Resume {
+            format: crate::input::Format::Json,
+            offset: 0,
+            line: 0,
+        };
+        let piece = |len| Unit::Piece {
+            path: path.clone(),
+            at,
+            len,
+            cut: true,
+        };
+        piece(Some(line.len() as u64 + 100)).read(&mut d);
+        let report = d.finish();
+        let file = &report.stats.files[0];
+        // Records reconcile: the event read, and the error.
+        assert_eq!((file.records, file.events, file.error_count), (2, 1, 1));
+        assert_eq!(file.errors[0].message, "the file shrank while it was read");
+        assert_eq!(file.errors[0].location.offset, Some(line.len() as u64));
+        // Read to its end, or to a length it has, the same piece is no error.
+        for len in [None, Some(line.len() as u64)] {
+            let mut d = Detector::new(Options::default()).unwrap();
+            piece(len).read(&mut d);
+            assert_eq!(d.finish().stats.files[0].error_count, 0);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
 }

@@ -2,6 +2,10 @@
 
 use std::ffi::OsString;
 
+#[cfg(not(target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let argv = arguments();
     let stdin = std::io::stdin();
@@ -31,6 +35,10 @@ fn arguments() -> Vec<OsString> {
 #[cfg(target_os = "wasi")]
 mod exec_wasi {
     use std::ffi::OsString;
+
+    #[cfg(not(target_family = "wasm"))]
+    #[global_allocator]
+    static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
     pub fn arguments() -> Vec<OsString> {
         let mut args = vec![OsString::from("--stream")];

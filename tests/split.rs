@@ -5,7 +5,7 @@
 
 mod common;
 
-use schtasks_detect::input::split::{Splitter, splittable};
+use schtasks_detect::input::split::{Cuts, splittable};
 use schtasks_detect::{Detector, Options};
 use std::path::{Path, PathBuf};
 
@@ -19,18 +19,19 @@ fn whole(name: &str, bytes: &[u8], options: &Options) -> String {
 /// alone, and merges the partials in order.
 fn in_pieces(name: &str, bytes: &[u8], options: &Options, target: usize, slice: usize) -> String {
     let format = splittable(&bytes[..bytes.len().min(64 << 10)]).expect("splittable");
-    let mut splitter = Splitter::new(format, target);
+    let mut cuts = Cuts::new(format, target);
     let mut pieces = Vec::new();
     for s in bytes.chunks(slice) {
-        splitter.push(s, &mut pieces);
+        cuts.push(s, &mut pieces);
     }
-    assert!(!splitter.gave_up());
-    pieces.push(splitter.finish());
+    assert!(!cuts.gave_up());
+    pieces.push(cuts.finish());
     let mut merged = Detector::new(options.clone()).unwrap();
     for piece in pieces {
         let mut d = Detector::new(options.clone()).unwrap();
         d.begin_piece(name, piece.at, piece.cut);
-        for s in piece.bytes.chunks(slice) {
+        let start = piece.at.offset as usize;
+        for s in bytes[start..start + piece.len as usize].chunks(slice) {
             d.push(s);
         }
         merged.merge(d.into_partial()).unwrap();

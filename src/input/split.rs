@@ -12,9 +12,9 @@
 //!
 //! Other inputs (gzip, UTF-16, XML, CSV) are read whole. A JSON input with no
 //! cut for `MAX_CARRY` bytes (one pretty-printed array, say) stops being cut:
-//! `Splitter::push` says so, and the rest is read as one piece.
+//! `Cuts::gave_up` says so, and the rest is read as one piece.
 //!
-//! I/O-free: bytes in, pieces out.
+//! I/O-free: bytes in, bounds out; whoever reads a piece reads its bytes.
 
 use super::{Format, Resume, Sniff, evtx, json, text};
 
@@ -37,23 +37,6 @@ pub fn splittable(first: &[u8]) -> Option<Format> {
     (encoding == "UTF-8" && json::sniff(first) == Sniff::Yes).then_some(Format::Json)
 }
 
-/// One piece: its bytes, where it starts, and whether its end is a cut
-/// (another piece follows) or the end of the input.
-#[derive(Debug)]
-pub struct Piece {
-    pub bytes: Vec<u8>,
-    pub at: Resume,
-    pub cut: bool,
-}
-
-impl Piece {
-    /// The first piece starts the input: it is read as a whole input
-    /// begins (sniffing, EVTX file header), not resumed.
-    pub fn is_first(&self) -> bool {
-        self.at.offset == 0
-    }
-}
-
 /// Where one piece lies: its start, its length, and whether its end is a cut.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bounds {
@@ -65,7 +48,7 @@ pub struct Bounds {
 /// Finds where an input pushed in any slices is cut into pieces of about
 /// `target` bytes. It sees every byte once and keeps none of them (what is
 /// read elsewhere, by workers reading their own pieces, needs only the
-/// bounds); `Splitter` carries the bytes along.
+/// bounds: the CLI's workers and the page's read their pieces themselves).
 ///
 /// A piece ends, once it holds `target` bytes, at the last cut seen so far;
 /// with no cut in `MAX_CARRY` bytes the cutter gives up and the rest is one
@@ -109,29 +92,48 @@ impl Cuts {
         if data.is_empty() {
             return;
         }
-        let before = (self.seen, self.lines);
-        self.seen += data.len() as u64;
         if self.format == Format::Json {
-            let newlines = memchr::memchr_iter(b'\n', data).count() as u64;
-            self.lines += newlines;
+            let (seen, lines) = (self.seen, self.lines);
             // The last `\n{` of these bytes (or across the previous ones),
-            // the cut at its `{`.
+            // the cut at its `{`; the newlines counted once, on either side.
+            let count = |b: &[u8]| memchr::memchr_iter(b'\n', b).count() as u64;
             let cut = match memchr::memmem::rfind(data, b"\n{") {
-                Some(i) => Some((
-                    i + 1,
-                    before.1 + memchr::memchr_iter(b'\n', &data[..=i]).count() as u64,
-                )),
-                None if self.after_newline && data[0] == b'{' => Some((0, before.1)),
-                None => None,
+                Some(i) => {
+                    let before = count(&data[..=i]);
+                    self.lines += before + count(&data[i + 1..]);
+                    Some((i + 1, lines + before))
+                }
+                None => {
+                    self.lines += count(data);
+                    (self.after_newline && data[0] == b'{').then_some((0, lines))
+                }
             };
             if let Some((i, line)) = cut {
-                let offset = before.0 + i as u64;
+                let offset = seen + i as u64;
                 if offset > self.start.offset {
                     self.last_cut = Some((offset, line));
                 }
             }
             self.after_newline = data.last() == Some(&b'\n');
         }
+        self.advance(data.len() as u64, out);
+    }
+
+    /// Notes `n` bytes without seeing them, for a format whose cuts do not
+    /// depend on content (EVTX's chunks): a file's bounds from its length,
+    /// skipped in steps smaller than a piece.
+    pub fn skip(&mut self, n: u64, out: &mut Vec<Bounds>) {
+        debug_assert!(!self.reads_content());
+        self.advance(n, out);
+    }
+
+    /// Whether cuts depend on the bytes (`push`) or only on their number (`skip`).
+    pub fn reads_content(&self) -> bool {
+        self.format != Format::Evtx
+    }
+
+    fn advance(&mut self, n: u64, out: &mut Vec<Bounds>) {
+        self.seen += n;
         if self.gave_up || self.seen - self.start.offset < self.target {
             return;
         }
@@ -192,72 +194,24 @@ impl Cuts {
     }
 }
 
-/// Cuts an input pushed in any slices into pieces of about `target` bytes,
-/// with their bytes: `Cuts` decides, this carries.
-pub struct Splitter {
-    cuts: Cuts,
-    carry: Vec<u8>,
-    bounds: Vec<Bounds>,
-}
-
-impl Splitter {
-    pub fn new(format: Format, target: usize) -> Splitter {
-        Splitter {
-            cuts: Cuts::new(format, target),
-            carry: Vec::new(),
-            bounds: Vec::new(),
-        }
-    }
-
-    /// Adds bytes; returns the pieces they complete. After `gave_up`, it
-    /// only gathers: the caller reads the rest as one piece (`finish`).
-    pub fn push(&mut self, data: &[u8], out: &mut Vec<Piece>) {
-        self.carry.extend_from_slice(data);
-        self.cuts.push(data, &mut self.bounds);
-        for b in self.bounds.drain(..) {
-            let rest = self.carry.split_off(b.len as usize);
-            let bytes = std::mem::replace(&mut self.carry, rest);
-            out.push(Piece {
-                bytes,
-                at: b.at,
-                cut: b.cut,
-            });
-        }
-    }
-
-    /// True once no cut was found in `MAX_CARRY` bytes.
-    pub fn gave_up(&self) -> bool {
-        self.cuts.gave_up()
-    }
-
-    /// The rest, up to the end of the input.
-    pub fn finish(self) -> Piece {
-        Piece {
-            bytes: self.carry,
-            at: self.cuts.start(),
-            cut: false,
-        }
-    }
-
-    /// The held bytes and where they start, to be read on as one piece
-    /// (after `gave_up`); the splitter is spent.
-    pub fn into_rest(self) -> (Vec<u8>, Resume) {
-        (self.carry, self.cuts.start())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pieces(input: &[u8], format: Format, target: usize, slice: usize) -> Vec<Piece> {
-        let mut s = Splitter::new(format, target);
+    /// The pieces `Cuts` gives for `input` pushed in `slice`-sized reads.
+    fn pieces(input: &[u8], format: Format, target: usize, slice: usize) -> Vec<(Bounds, &[u8])> {
+        let mut cuts = Cuts::new(format, target);
         let mut out = Vec::new();
         for p in input.chunks(slice) {
-            s.push(p, &mut out);
+            cuts.push(p, &mut out);
         }
-        out.push(s.finish());
-        out
+        out.push(cuts.finish());
+        out.into_iter()
+            .map(|b| {
+                let start = b.at.offset as usize;
+                (b, &input[start..start + b.len as usize])
+            })
+            .collect()
     }
 
     #[test]
@@ -266,16 +220,16 @@ mod tests {
         for target in [1, 5, 12, 1000] {
             for slice in [1, 3, 100] {
                 let got = pieces(text, Format::Json, target, slice);
-                let joined: Vec<u8> = got.iter().flat_map(|p| p.bytes.clone()).collect();
+                let joined: Vec<u8> = got.iter().flat_map(|p| p.1.to_vec()).collect();
                 assert_eq!(joined, text);
-                for p in &got {
+                for (p, _) in &got {
                     let start = p.at.offset as usize;
                     assert!(start == 0 || text[start] == b'{' && text[start - 1] == b'\n');
                     let lines = text[..start].iter().filter(|&&b| b == b'\n').count();
                     assert_eq!(p.at.line, lines as u64);
                 }
-                assert!(got.last().is_some_and(|p| !p.cut));
-                assert!(got[..got.len() - 1].iter().all(|p| p.cut));
+                assert!(got.last().is_some_and(|p| !p.0.cut));
+                assert!(got[..got.len() - 1].iter().all(|p| p.0.cut));
             }
         }
     }
@@ -332,20 +286,26 @@ mod tests {
     }
 
     #[test]
-    fn evtx_is_cut_at_chunk_boundaries() {
+    fn evtx_is_cut_at_chunk_boundaries_whether_its_bytes_are_seen_or_skipped() {
         let input = vec![1u8; evtx::HEADER_SIZE + 5 * evtx::CHUNK_SIZE + 100];
         let got = pieces(&input, Format::Evtx, 2 * evtx::CHUNK_SIZE, 7000);
-        for p in &got[1..] {
+        for (p, _) in &got[1..] {
             assert_eq!(
                 (p.at.offset as usize - evtx::HEADER_SIZE) % evtx::CHUNK_SIZE,
                 0
             );
         }
-        assert_eq!(
-            got.iter().map(|p| p.bytes.len()).sum::<usize>(),
-            input.len()
-        );
+        assert_eq!(got.iter().map(|p| p.1.len()).sum::<usize>(), input.len());
         assert!(got.len() >= 3);
+        // What the CLI's cutter does: the length alone, in steps.
+        let mut cuts = Cuts::new(Format::Evtx, 2 * evtx::CHUNK_SIZE);
+        assert!(!cuts.reads_content());
+        let mut skipped = Vec::new();
+        for p in input.chunks(7000) {
+            cuts.skip(p.len() as u64, &mut skipped);
+        }
+        skipped.push(cuts.finish());
+        assert_eq!(skipped, got.iter().map(|p| p.0).collect::<Vec<_>>());
     }
 
     #[test]
@@ -359,8 +319,8 @@ mod tests {
     }
 
     #[test]
-    fn a_splitter_without_cuts_gives_up_rather_than_hold_everything() {
-        let mut s = Splitter::new(Format::Json, 1024);
+    fn cuts_without_a_cut_give_up_rather_than_wait_for_one() {
+        let mut s = Cuts::new(Format::Json, 1024);
         let mut out = Vec::new();
         let block = vec![b' '; 1 << 20];
         for _ in 0..(MAX_CARRY >> 20) + 2 {
