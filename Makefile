@@ -4,7 +4,6 @@
 # make rules  regenerate rules/escu (pack, manifest, NOTICE) from ../shared/escu
 # make fuzz   coverage-guided fuzzing, each target FUZZ_SECONDS (default 600); not in make test
 PORT ?= 8080
-WASM_RAW := target/wasm32-unknown-unknown/release/schtasks_detect.wasm
 WASI := target/wasm32-wasip1/release/schtasks-detect.wasm
 FILTER := target/wasm32-unknown-unknown/release/schtasks_detect_fluent_bit.wasm
 
