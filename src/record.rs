@@ -105,15 +105,14 @@ impl RawRecord {
 
     /// Adds a field; the first value given for a name wins.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let name = name.into();
-        if self.fields.contains_key(&name) {
-            return;
+        let full = self.fields.len() >= MAX_FIELDS;
+        match self.fields.entry(name.into()) {
+            indexmap::map::Entry::Occupied(_) => {}
+            indexmap::map::Entry::Vacant(_) if full => self.overflow += 1,
+            indexmap::map::Entry::Vacant(slot) => {
+                slot.insert(value.into());
+            }
         }
-        if self.fields.len() >= MAX_FIELDS {
-            self.overflow += 1;
-            return;
-        }
-        self.fields.insert(name, value.into());
     }
 
     /// Why the record cannot be used whole, if it cannot: more than

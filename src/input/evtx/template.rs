@@ -364,6 +364,22 @@ fn filetime(ticks: u64) -> Read<String> {
 /// UTF-16LE text up to its first NUL, as the crate reads a string value;
 /// text that is not UTF-16 (a lone surrogate) is left to the crate.
 fn utf16_until_nul(bytes: &[u8]) -> Read<String> {
+    // Nearly every string of a Windows event is ASCII: its units are taken
+    // as they are, without a decoder's set-up (which cost more than the
+    // decoding of such short strings); anything else goes to encoding_rs.
+    let mut units = 0;
+    for unit in bytes.chunks_exact(2) {
+        match (unit[0], unit[1]) {
+            (0, 0) => break,
+            (low, 0) if low < 0x80 => units += 1,
+            _ => return utf16_decoded_until_nul(bytes),
+        }
+    }
+    let ascii: Vec<u8> = bytes[..2 * units].iter().step_by(2).copied().collect();
+    Ok(String::from_utf8(ascii).expect("ASCII is UTF-8"))
+}
+
+fn utf16_decoded_until_nul(bytes: &[u8]) -> Read<String> {
     let units = bytes.len() / 2;
     let len = (0..units)
         .position(|i| bytes[2 * i] == 0 && bytes[2 * i + 1] == 0)
@@ -964,4 +980,35 @@ fn resolve(piece: &Piece, values: &[Value<'_>]) -> Read<Resolved> {
             },
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utf16le(units: &[u16]) -> Vec<u8> {
+        units.iter().flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn strings_are_read_to_their_first_nul_ascii_or_not() {
+        let text = |s: &str| s.encode_utf16().collect::<Vec<u16>>();
+        for s in [
+            "",
+            "cmd.exe",
+            "C:\\Windows\\é\\日本.exe",
+            "emoji 🙂 pair",
+            "\u{7f}\u{80}",
+        ] {
+            let mut units = text(s);
+            assert_eq!(utf16_until_nul(&utf16le(&units)).ok(), Some(s.to_string()));
+            units.extend([0, 'x' as u16]);
+            assert_eq!(utf16_until_nul(&utf16le(&units)).ok(), Some(s.to_string()));
+        }
+        // An odd trailing byte is not a unit.
+        assert_eq!(utf16_until_nul(b"a\0b").ok(), Some("a".to_string()));
+        // A lone surrogate is not UTF-16: left to the crate.
+        assert!(utf16_until_nul(&utf16le(&['a' as u16, 0xd800, 'b' as u16])).is_err());
+        assert!(utf16_until_nul(&utf16le(&[0xdc00])).is_err());
+    }
 }
