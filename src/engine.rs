@@ -183,15 +183,50 @@ impl Core {
         &mut self.files[last]
     }
 
-    /// Runs every candidate rule on one process creation.
-    fn detect(&mut self, r: &RawRecord, ev: CimEvent) {
+    /// Runs every candidate rule on one process creation; `whole` reads
+    /// the rest of a record read with its mappers' members only, for the
+    /// matched event's drilldown.
+    fn detect(&mut self, r: RawRecord, ev: CimEvent, whole: Option<&mut WholeRecord<'_>>) {
         let src = ev.source.unwrap_or(source::Source::Cim);
         let mut hits = std::mem::take(&mut self.hits);
         self.judge.judge(&ev, &mut hits);
         if !hits.is_empty() {
-            self.record_hits(r, ev, src, &hits);
+            let r = match whole.map(|read| read()) {
+                None => r,
+                Some(Ok(whole)) => whole,
+                Some(Err(why)) => {
+                    self.note(r.location.clone(), why);
+                    r
+                }
+            };
+            self.record_hits(&r, ev, src, &hits);
         }
         self.hits = hits;
+    }
+
+    /// A record read whole, or with its mappers' members only (`whole`
+    /// reads the rest).
+    fn take(&mut self, r: RawRecord, whole: Option<&mut WholeRecord<'_>>) {
+        if let Some(why) = r.overflowed() {
+            return self.error(r.location, why);
+        }
+        {
+            let f = self.file();
+            f.records += 1;
+            f.events += 1;
+        }
+        if let Some((aid, name)) = crowdstrike::aid_name(&r) {
+            self.aid_names
+                .entry(aid.to_string())
+                .or_insert_with(|| name.to_string());
+        }
+        let Some(ev) = source::normalize(&r) else {
+            self.file().other += 1;
+            return;
+        };
+        let src = ev.source.unwrap_or(source::Source::Cim);
+        self.file().process_creation.add(src);
+        self.detect(r, ev, whole);
     }
 
     /// Counts, streams and aggregates one event's hits.
@@ -279,28 +314,16 @@ impl Core {
     }
 }
 
+/// Reads a record's members beyond its mappers' (`Sink::mapped_record`).
+type WholeRecord<'a> = dyn FnMut() -> Result<RawRecord, String> + 'a;
+
 impl Sink for Core {
     fn record(&mut self, r: RawRecord) {
-        if let Some(why) = r.overflowed() {
-            return self.error(r.location, why);
-        }
-        {
-            let f = self.file();
-            f.records += 1;
-            f.events += 1;
-        }
-        if let Some((aid, name)) = crowdstrike::aid_name(&r) {
-            self.aid_names
-                .entry(aid.to_string())
-                .or_insert_with(|| name.to_string());
-        }
-        let Some(ev) = source::normalize(&r) else {
-            self.file().other += 1;
-            return;
-        };
-        let src = ev.source.unwrap_or(source::Source::Cim);
-        self.file().process_creation.add(src);
-        self.detect(&r, ev);
+        self.take(r, None);
+    }
+
+    fn mapped_record(&mut self, mapped: RawRecord, whole: &mut WholeRecord<'_>) {
+        self.take(mapped, Some(whole));
     }
 
     fn error(&mut self, location: Location, message: String) {
@@ -982,5 +1005,69 @@ fn build_report(mut core: Core) -> Report {
         stats,
         results,
         risk_view,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Sink;
+
+    /// A Sysmon process creation running `command`, as the EVTX reader
+    /// reads it for its mappers, or whole (one field more).
+    fn creation(command: &str, whole: bool) -> RawRecord {
+        let mut r = RawRecord::new(Location::default());
+        for (k, v) in [
+            ("EventID", "1"),
+            ("Channel", "Microsoft-Windows-Sysmon/Operational"),
+            ("Computer", "wks01.corp"),
+            ("UtcTime", "2020-08-01 06:55:19.289"),
+            ("ProcessGuid", "{11111111-2222-3333-4444-555555555555}"),
+            ("Image", "C:\\Windows\\System32\\schtasks.exe"),
+            ("CommandLine", command),
+        ] {
+            r.insert(k, v);
+        }
+        if whole {
+            r.insert("Description", "Task Scheduler Configuration Tool");
+        }
+        r
+    }
+
+    #[test]
+    fn a_match_read_in_part_keeps_its_whole_record_or_says_why_not() {
+        let remote = "schtasks /create /s fs02 /tn x /tr c:\\x.exe";
+        let mut d = Detector::new(Options::default()).unwrap();
+        d.begin_file("x.evtx");
+        let mut asked = 0;
+        d.core.mapped_record(creation(remote, false), &mut || {
+            asked += 1;
+            Ok(creation(remote, true))
+        });
+        // A process creation that matches nothing is never read whole.
+        d.core
+            .mapped_record(creation("schtasks /query", false), &mut || {
+                panic!("read whole without a match")
+            });
+        d.core
+            .mapped_record(creation(remote, false), &mut || Err("no more of it".into()));
+        assert_eq!(asked, 1);
+        let report = d.finish();
+        let file = &report.stats.files[0];
+        assert_eq!(
+            (file.events, file.process_creation.total(), file.matched),
+            (3, 3, 2)
+        );
+        assert_eq!(file.notes.len(), 1);
+        assert_eq!(file.notes[0].message, "no more of it");
+        let whole = |i: usize| {
+            report.matches[i]
+                .raw
+                .0
+                .iter()
+                .any(|(k, _)| k == "Description")
+        };
+        assert!(whole(0), "the drilldown shows the whole record");
+        assert!(!whole(1), "or what was read, with a note");
     }
 }

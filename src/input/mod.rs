@@ -41,6 +41,25 @@ pub trait Sink {
     }
     /// An event read whole and valid, that `wants` declined: counted, not built.
     fn other_event(&mut self, _location: Location) {}
+    /// A record that `wants` took, read with only the members a mapper reads
+    /// (`source::is_mapper_field`) by a reader that can read the rest later:
+    /// `whole` reads it with every member, `Err` saying why it could not.
+    /// The engine asks for it only when the event matched (the drilldown
+    /// shows every member); this default, for sinks that keep every record,
+    /// asks at once (and keeps the mapped members if it fails).
+    fn mapped_record(
+        &mut self,
+        mapped: RawRecord,
+        whole: &mut dyn FnMut() -> Result<RawRecord, String>,
+    ) {
+        match whole() {
+            Ok(r) => self.record(r),
+            Err(why) => {
+                self.note(mapped.location.clone(), why);
+                self.record(mapped)
+            }
+        }
+    }
 }
 
 /// A container format's reader.

@@ -171,7 +171,13 @@ impl EvtxReader {
                 return;
             };
             let rloc = record_location(&loc, frame.id);
-            match read_direct(&mut direct, &frame, &rloc, sink) {
+            // The crate's rendering of this record, should the rest of a
+            // record read for its mappers need it (read on a match).
+            let mut rendered = || match crate_item(&mut items, framed) {
+                Some(item) => render_item(item, &loc).map_err(|(_, why)| why),
+                None => Err("EVTX record unreadable: the evtx crate frames no such record".into()),
+            };
+            match read_direct(&mut direct, &frame, &rloc, sink, &mut rendered) {
                 Ok(()) => {}
                 Err(template::Unsupported) => {
                     if let Some(item) = crate_item(&mut items, framed) {
@@ -250,6 +256,7 @@ fn read_direct(
     frame: &Frame,
     rloc: &Location,
     sink: &mut dyn Sink,
+    rendered: &mut dyn FnMut() -> Result<RawRecord, String>,
 ) -> Result<(), template::Unsupported> {
     let record = direct.record_at(frame.binxml, frame.binxml_len)?;
     let gate = direct.gate(&record)?;
@@ -258,11 +265,34 @@ fn read_direct(
         direct.release(record);
         return Ok(());
     }
-    let mut r = RawRecord::new(rloc.clone());
-    direct.fields(&record, &mut r)?;
+    // A process creation: what its mappers read now, the rest only for a
+    // match (most of a record's fields are in its drilldown only).
+    let mut mapped = RawRecord::new(rloc.clone());
+    let at_most = direct.mapped_fields(&record, &mut mapped)?;
+    if at_most > crate::record::MAX_FIELDS {
+        // It might hold more fields than a record may: read whole now, so
+        // that the engine says so whether or not it matches.
+        let mut r = RawRecord::new(rloc.clone());
+        direct.fields(&record, &mut r)?;
+        direct.release(record);
+        finish(&mut r, frame.id);
+        sink.record(r);
+        return Ok(());
+    }
+    finish(&mut mapped, frame.id);
+    let mut whole = || {
+        let mut r = RawRecord::new(rloc.clone());
+        match direct.fields(&record, &mut r) {
+            Ok(()) => {
+                finish(&mut r, frame.id);
+                Ok(r)
+            }
+            // A shape the walk leaves to the crate, outside the mappers' fields.
+            Err(template::Unsupported) => rendered(),
+        }
+    };
+    sink.mapped_record(mapped, &mut whole);
     direct.release(record);
-    finish(&mut r, frame.id);
-    sink.record(r);
     Ok(())
 }
 
@@ -292,25 +322,25 @@ fn crate_item<'c>(
 
 /// One item of the crate's reading: a record rendered and read, or an error.
 fn read_item(item: Item<'_>, loc: &Location, sink: &mut dyn Sink) {
-    let rec = match item {
-        Ok(r) => r,
-        Err(e) => return sink.error(loc.clone(), format!("EVTX record unreadable: {e}")),
-    };
+    match render_item(item, loc) {
+        Ok(r) => sink.record(r),
+        Err((at, why)) => sink.error(at, why),
+    }
+}
+
+/// The record of one item of the crate's reading, rendered and read; or
+/// where it lies and why it cannot be read.
+fn render_item(item: Item<'_>, loc: &Location) -> Result<RawRecord, (Location, String)> {
+    let rec = item.map_err(|e| (loc.clone(), format!("EVTX record unreadable: {e}")))?;
     let id = rec.event_record_id;
     let rloc = record_location(loc, id);
-    match rec.into_json_bytes() {
-        Ok(ser) => {
-            let mut r = RawRecord::new(rloc.clone());
-            match super::json::read_event_json(&ser.data, &mut r) {
-                Ok(()) => {
-                    finish(&mut r, id);
-                    sink.record(r);
-                }
-                Err(e) => sink.error(rloc, e),
-            }
-        }
-        Err(e) => sink.error(rloc, format!("EVTX record {id} unreadable: {e}")),
-    }
+    let ser = rec
+        .into_json_bytes()
+        .map_err(|e| (rloc.clone(), format!("EVTX record {id} unreadable: {e}")))?;
+    let mut r = RawRecord::new(rloc.clone());
+    super::json::read_event_json(&ser.data, &mut r).map_err(|e| (rloc, e))?;
+    finish(&mut r, id);
+    Ok(r)
 }
 
 /// A GUID as Windows renders it, and so as Splunk sees it: `{8-4-4-4-12}`

@@ -71,12 +71,14 @@ enum Resolved {
     Text(String),
 }
 
-/// A field a plan writes: its name, and the same name as `'static` when it
-/// is one of `source::GATE_FIELDS` (the gate then borrows it).
+/// A field a plan writes: its name, the same name as `'static` when it is
+/// one of `source::GATE_FIELDS` (the gate then borrows it), and whether a
+/// mapper reads it (`source::is_mapper_field`).
 #[derive(Debug)]
 struct Field {
     name: String,
     gate: Option<&'static str>,
+    mapped: bool,
 }
 
 impl Field {
@@ -85,8 +87,19 @@ impl Field {
             .iter()
             .copied()
             .find(|g| *g == name);
-        Field { name, gate }
+        let mapped = crate::source::is_mapper_field(&name);
+        Field { name, gate, mapped }
     }
+}
+
+/// Which of a record's fields a reading writes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Select {
+    /// `source::GATE_FIELDS`.
+    Gate,
+    /// What the mappers read (`source::is_mapper_field`).
+    Mapped,
+    All,
 }
 
 /// One step of reading a record, in document order.
@@ -140,6 +153,8 @@ pub struct Plan {
     ops: Vec<Op>,
     /// The ops the gate needs: those of `source::GATE_FIELDS`, and splices.
     gate: Vec<usize>,
+    /// The ops the mappers need: those of their fields, and splices.
+    mapped: Vec<usize>,
     /// The names of the elements it writes under `Event`.
     roots: Vec<String>,
     /// The values spliced in; binary XML anywhere else is not read here.
@@ -490,6 +505,7 @@ impl Plan {
         let mut plan = Plan {
             ops: Vec::new(),
             gate: Vec::new(),
+            mapped: Vec::new(),
             roots: Vec::new(),
             splices: Vec::new(),
         };
@@ -650,18 +666,21 @@ impl Plan {
             .map(Plan::gated)
     }
 
-    /// Records the gate's ops, once every op is known.
+    /// Records the gate's ops and the mappers', once every op is known.
     fn gated(mut self) -> Plan {
-        self.gate = self
-            .ops
-            .iter()
-            .enumerate()
-            .filter(|(_, op)| match op {
-                Op::Attribute { field, .. } | Op::Text { field, .. } => field.gate.is_some(),
-                Op::Splice { .. } => true,
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let ops = |keep: fn(&Field) -> bool| -> Vec<usize> {
+            self.ops
+                .iter()
+                .enumerate()
+                .filter(|(_, op)| match op {
+                    Op::Attribute { field, .. } | Op::Text { field, .. } => keep(field),
+                    Op::Splice { .. } => true,
+                })
+                .map(|(i, _)| i)
+                .collect()
+        };
+        self.gate = ops(|f| f.gate.is_some());
+        self.mapped = ops(|f| f.mapped);
         self
     }
 
@@ -831,7 +850,7 @@ impl<'a> Reader<'a> {
     /// reading would give them.
     pub fn gate(&mut self, record: &Record<'a>) -> Read<Gate<'static>> {
         let mut gate = Gate::default();
-        self.read(record, true, &mut |field, value| {
+        self.read(record, Select::Gate, &mut |field, value| {
             let name = field
                 .gate
                 .map_or_else(|| Cow::Owned(field.name.clone()), Cow::Borrowed);
@@ -842,26 +861,40 @@ impl<'a> Reader<'a> {
 
     /// Every field of a record into `raw`.
     pub fn fields(&mut self, record: &Record<'a>, raw: &mut RawRecord) -> Read<()> {
-        self.read(record, false, &mut |field, value| {
+        self.read(record, Select::All, &mut |field, value| {
+            raw.insert(field.name.as_str(), value)
+        })
+        .map(|_| ())
+    }
+
+    /// The fields of a record that a mapper reads (`source::is_mapper_field`)
+    /// into `raw`. Returns how many fields the whole record has at most (its
+    /// plans' ops), which says whether it could hold too many.
+    pub fn mapped_fields(&mut self, record: &Record<'a>, raw: &mut RawRecord) -> Read<usize> {
+        self.read(record, Select::Mapped, &mut |field, value| {
             raw.insert(field.name.as_str(), value)
         })
     }
 
+    /// Runs `record`'s plans for `select`; returns the number of ops of
+    /// every plan visited.
     fn read(
         &mut self,
         record: &Record<'a>,
-        gate_only: bool,
+        select: Select,
         out: &mut dyn FnMut(&Field, String),
-    ) -> Read<()> {
+    ) -> Read<usize> {
         let mut run = Run {
             chunk: self.chunk,
             plans: &mut self.plans,
-            gate_only,
+            select,
             out,
             record: &record.plan,
             spliced: Vec::new(),
+            visited: 0,
         };
-        run.ops(&record.plan, &record.values, false)
+        run.ops(&record.plan, &record.values, false)?;
+        Ok(run.visited)
     }
 }
 
@@ -870,24 +903,31 @@ impl<'a> Reader<'a> {
 struct Run<'r, 'a> {
     chunk: &'a [u8],
     plans: &'r mut Plans,
-    gate_only: bool,
+    select: Select,
     out: &'r mut dyn FnMut(&Field, String),
     /// The record's plan, whose names under `Event` and those `spliced`
     /// there must all differ.
     record: &'r Plan,
     spliced: Vec<String>,
+    /// The ops of every plan visited.
+    visited: usize,
 }
 
 impl Run<'_, '_> {
     fn ops(&mut self, plan: &Plan, values: &[Value<'_>], nested: bool) -> Read<()> {
-        if self.gate_only {
-            for &i in &plan.gate {
-                self.op(&plan.ops[i], values, nested)?;
+        self.visited += plan.ops.len();
+        let some = match self.select {
+            Select::Gate => &plan.gate,
+            Select::Mapped => &plan.mapped,
+            Select::All => {
+                for op in &plan.ops {
+                    self.op(op, values, nested)?;
+                }
+                return Ok(());
             }
-        } else {
-            for op in &plan.ops {
-                self.op(op, values, nested)?;
-            }
+        };
+        for &i in some {
+            self.op(&plan.ops[i], values, nested)?;
         }
         Ok(())
     }
