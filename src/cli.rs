@@ -297,6 +297,15 @@ fn show(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// Reads of 64 KiB: each stays in the cache while it is read.
+const READ_SIZE: usize = 64 << 10;
+
+/// The first read of an input: 4 KiB, an EVTX file's header, so that an
+/// EVTX file's later reads each hold one whole chunk, which its reader reads
+/// where it lies instead of gathering it from two reads. Other formats do
+/// not mind.
+const FIRST_READ: usize = 4 << 10;
+
 /// Reads one input into the detector; `after` runs after each piece (stream
 /// output) and returns `false` when the output is gone. Reading stops then,
 /// and once the content is known to be unreadable, so an endless stream
@@ -308,11 +317,13 @@ fn read_into(
     after: &mut dyn FnMut() -> bool,
 ) {
     det.begin_file(name);
-    let mut buf = vec![0u8; 64 << 10];
+    let mut buf = vec![0u8; READ_SIZE];
+    let mut size = FIRST_READ;
     loop {
-        match reader.read(&mut buf) {
+        match reader.read(&mut buf[..size]) {
             Ok(0) => break,
             Ok(n) => {
+                size = READ_SIZE;
                 det.push(&buf[..n]);
                 if !after() || !det.wants_more() {
                     break;
@@ -367,10 +378,17 @@ impl Unit {
                 d.begin_piece(&name, at, cut);
                 let reopened = std::fs::File::open(&path)
                     .and_then(|mut f| f.seek(SeekFrom::Start(at.offset)).map(|_| f));
+                // A piece of EVTX starts at a chunk, or at the file's
+                // header (the first piece): reads stay chunk-aligned.
+                let first_read = if at.offset == 0 {
+                    FIRST_READ
+                } else {
+                    READ_SIZE
+                };
                 let error = match reopened {
                     Ok(f) => match len {
                         Some(len) => {
-                            let read = push_all(d, &mut f.take(len));
+                            let read = push_all(d, &mut f.take(len), first_read);
                             // The cutter saw these bytes; a file that shrank
                             // since is said to, not read as if it ended there.
                             (read < len && d.wants_more()).then(|| {
@@ -378,7 +396,7 @@ impl Unit {
                             })
                         }
                         None => {
-                            push_all(d, &mut { f });
+                            push_all(d, &mut { f }, first_read);
                             None
                         }
                     },
@@ -415,11 +433,12 @@ impl Job {
 
 /// Feeds `reader` to the end (a read error is reported where it happened);
 /// returns the bytes read.
-fn push_all(det: &mut Detector, reader: &mut dyn Read) -> u64 {
-    let mut buf = vec![0u8; 64 << 10];
+fn push_all(det: &mut Detector, reader: &mut dyn Read, first_read: usize) -> u64 {
+    let mut buf = vec![0u8; READ_SIZE];
     let mut read = 0;
     loop {
-        match reader.read(&mut buf) {
+        let size = if read == 0 { first_read } else { READ_SIZE };
+        match reader.read(&mut buf[..size]) {
             Ok(0) => break,
             Ok(n) => {
                 read += n as u64;

@@ -49,6 +49,40 @@ impl Fields for Gate<'_> {
     }
 }
 
+/// Gate fields written into one buffer that is reused from record to record
+/// (the EVTX reader's): no allocation per field for the many records that
+/// are read only to be passed over.
+#[derive(Debug, Default)]
+pub struct GateBuffer {
+    text: String,
+    /// Each field's name start, value start (its name's end) and value end.
+    fields: Vec<(usize, usize, usize)>,
+}
+
+impl GateBuffer {
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.fields.clear();
+    }
+
+    pub fn push(&mut self, name: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        let middle = self.text.len();
+        self.text.push_str(value);
+        self.fields.push((start, middle, self.text.len()));
+    }
+}
+
+impl Fields for GateBuffer {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|&&(start, middle, _)| &self.text[start..middle] == name)
+            .map(|&(_, middle, end)| &self.text[middle..end])
+    }
+}
+
 impl Fields for RawRecord {
     fn get(&self, name: &str) -> Option<&str> {
         RawRecord::get(self, name)

@@ -251,14 +251,17 @@ pub fn escape_owned(value: String) -> String {
         return value;
     }
     let mut out = String::with_capacity(value.len() + 16);
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
+    let mut from = 0;
+    for at in memchr::memchr3_iter(b'&', b'<', b'>', value.as_bytes()) {
+        out.push_str(&value[from..at]);
+        out.push_str(match value.as_bytes()[at] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            _ => "&gt;",
+        });
+        from = at + 1;
     }
+    out.push_str(&value[from..]);
     out
 }
 
@@ -324,5 +327,8 @@ mod tests {
             escape_xml_text(r#"a & b <c> "d""#),
             r#"a &amp; b &lt;c&gt; "d""#
         );
+        assert_eq!(escape_xml_text("<é&&日本>"), "&lt;é&amp;&amp;日本&gt;");
+        assert_eq!(escape_xml_text("日本 > nul"), "日本 &gt; nul");
+        assert_eq!(escape_xml_text("no marks"), "no marks");
     }
 }

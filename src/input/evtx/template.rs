@@ -14,8 +14,7 @@
 //! which renders it. `tests` holds the two readings equal on every record of
 //! `../shared/data`.
 
-use crate::record::{Gate, RawRecord};
-use std::borrow::Cow;
+use crate::record::{GateBuffer, RawRecord};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -62,13 +61,15 @@ enum Piece {
 }
 
 /// What a piece resolves to in one record.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Resolved {
     /// No node: an optional substitution of an empty value, or one past the
     /// record's values.
     Absent,
     /// A node with no text.
     Empty,
-    Text(String),
+    /// A node with text (written into the buffer given).
+    Text,
 }
 
 /// A field a plan writes: its name, the same name as `'static` when it is
@@ -282,74 +283,71 @@ fn check(kind: u8, bytes: &[u8]) -> Read<()> {
 }
 
 /// A value's text as the `evtx` crate renders it and the JSON reader reads
-/// it back (numbers as JSON numbers, the rest as strings); `None` for an
-/// empty one (NULL, an empty string or binary), which the crate treats as no
-/// value.
-fn value_text(kind: u8, bytes: &[u8]) -> Read<Option<String>> {
+/// it back (numbers as JSON numbers, the rest as strings), appended to
+/// `out`; nothing for an empty one (NULL, an empty string or binary), which
+/// the crate treats as no value. Written into a buffer the caller reuses:
+/// most values are read only to be looked at (the gate's).
+fn write_value(kind: u8, bytes: &[u8], out: &mut String) -> Read<()> {
     let le = |n: usize| -> u64 {
         let mut b = [0u8; 8];
         b[..n].copy_from_slice(&bytes[..n]);
         u64::from_le_bytes(b)
     };
     let mut int = itoa::Buffer::new();
-    let text = match kind {
-        ty::NULL => return Ok(None),
-        ty::STRING => utf16_until_nul(bytes)?,
-        ty::UINT8 | ty::UINT16 | ty::UINT32 | ty::UINT64 => int.format(le(bytes.len())).into(),
-        ty::INT8 => int.format(bytes[0] as i8).into(),
-        ty::INT16 => int.format(le(2) as u16 as i16).into(),
-        ty::INT32 => int.format(le(4) as u32 as i32).into(),
-        ty::INT64 => int.format(le(8) as i64).into(),
+    match kind {
+        ty::NULL => {}
+        ty::STRING => write_utf16_until_nul(bytes, out)?,
+        ty::UINT8 | ty::UINT16 | ty::UINT32 | ty::UINT64 => {
+            out.push_str(int.format(le(bytes.len())))
+        }
+        ty::INT8 => out.push_str(int.format(bytes[0] as i8)),
+        ty::INT16 => out.push_str(int.format(le(2) as u16 as i16)),
+        ty::INT32 => out.push_str(int.format(le(4) as u32 as i32)),
+        ty::INT64 => out.push_str(int.format(le(8) as i64)),
         ty::HEX_INT32 | ty::HEX_INT64 => {
             let v = le(bytes.len());
             let digits = (64 - v.leading_zeros() as usize).div_ceil(4).max(1);
-            let mut s = String::with_capacity(2 + digits);
-            s.push_str("0x");
+            out.push_str("0x");
             for i in (0..digits).rev() {
-                s.push(LOWER[((v >> (4 * i)) & 0xf) as usize] as char);
+                out.push(LOWER[((v >> (4 * i)) & 0xf) as usize] as char);
             }
-            s
         }
-        ty::BINARY => hex(bytes.iter().copied(), UPPER),
+        ty::BINARY => write_hex(bytes.iter().copied(), UPPER, out),
         ty::GUID => {
             // {data1-data2-data3-data4[0..2]-data4[2..8]}, data1-3 little-endian.
             let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
-            let mut s = String::with_capacity(38);
-            s.push('{');
+            out.push('{');
             for (i, &at) in order.iter().enumerate() {
                 if matches!(i, 4 | 6 | 8 | 10) {
-                    s.push('-');
+                    out.push('-');
                 }
-                s.push(LOWER[(bytes[at] >> 4) as usize] as char);
-                s.push(LOWER[(bytes[at] & 0xf) as usize] as char);
+                out.push(LOWER[(bytes[at] >> 4) as usize] as char);
+                out.push(LOWER[(bytes[at] & 0xf) as usize] as char);
             }
-            s.push('}');
-            s
+            out.push('}');
         }
         ty::SID => {
             let authority = u64::from_be_bytes([
                 0, 0, bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
             ]);
-            let mut s = String::with_capacity(48);
-            s.push_str("S-");
-            s.push_str(int.format(bytes[0]));
-            s.push('-');
-            s.push_str(int.format(authority));
+            out.push_str("S-");
+            out.push_str(int.format(bytes[0]));
+            out.push('-');
+            out.push_str(int.format(authority));
             for sub in bytes[8..].chunks_exact(4) {
-                s.push('-');
-                s.push_str(int.format(u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]])));
+                out.push('-');
+                out.push_str(int.format(u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]])));
             }
-            s
         }
-        ty::FILETIME => filetime(le(8))?,
+        ty::FILETIME => write_filetime(le(8), out)?,
         _ => return Err(Unsupported),
-    };
-    Ok((!text.is_empty()).then_some(text))
+    }
+    Ok(())
 }
 
 /// A FILETIME (100 ns ticks since 1601) as Windows renders it, with seven
 /// fractional digits; years past 9999 are left to the crate.
-fn filetime(ticks: u64) -> Read<String> {
+fn write_filetime(ticks: u64, out: &mut String) -> Read<()> {
     const PER_SECOND: u64 = 10_000_000;
     const UNIX_EPOCH: i64 = 11_644_473_600;
     let seconds = i64::try_from(ticks / PER_SECOND).map_err(|_| Unsupported)? - UNIX_EPOCH;
@@ -373,49 +371,83 @@ fn filetime(ticks: u64) -> Read<String> {
     put(14..16, t.minute() as u64);
     put(17..19, t.second() as u64);
     put(20..27, ticks % PER_SECOND);
-    Ok(String::from_utf8_lossy(&text).into_owned())
+    out.push_str(std::str::from_utf8(&text).map_err(|_| Unsupported)?);
+    Ok(())
 }
 
-/// UTF-16LE text up to its first NUL, as the crate reads a string value;
-/// text that is not UTF-16 (a lone surrogate) is left to the crate.
-fn utf16_until_nul(bytes: &[u8]) -> Read<String> {
-    // Nearly every string of a Windows event is ASCII: its units are taken
-    // as they are, without a decoder's set-up (which cost more than the
-    // decoding of such short strings); anything else goes to encoding_rs.
+/// The UTF-16LE units of `bytes` before the first NUL unit (all of them
+/// if there is none; an odd last byte is not a unit). Four units at a time:
+/// a unit's high bit after subtracting one from each, and not before, marks
+/// the first zero unit (a borrow only reaches the units after it).
+fn units_before_nul(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0001_0001_0001_0001;
+    const HIGHS: u64 = 0x8000_8000_8000_8000;
     let mut units = 0;
-    for unit in bytes.chunks_exact(2) {
-        match (unit[0], unit[1]) {
-            (0, 0) => break,
-            (low, 0) if low < 0x80 => units += 1,
-            _ => return utf16_decoded_until_nul(bytes),
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return units + zero.trailing_zeros() as usize / 16;
         }
+        units += 4;
     }
-    let ascii: Vec<u8> = bytes[..2 * units].iter().step_by(2).copied().collect();
-    Ok(String::from_utf8(ascii).expect("ASCII is UTF-8"))
+    units
+        + words
+            .remainder()
+            .chunks_exact(2)
+            .position(|u| u == [0, 0])
+            .unwrap_or(words.remainder().len() / 2)
 }
 
-fn utf16_decoded_until_nul(bytes: &[u8]) -> Read<String> {
-    let units = bytes.len() / 2;
-    let len = (0..units)
-        .position(|i| bytes[2 * i] == 0 && bytes[2 * i + 1] == 0)
-        .unwrap_or(units);
-    encoding_rs::UTF_16LE
-        .decode_without_bom_handling_and_without_replacement(&bytes[..2 * len])
-        .map(|text| text.into_owned())
-        .ok_or(Unsupported)
+/// UTF-16LE text up to its first NUL, as the crate reads a string value,
+/// appended to `out`; text that is not UTF-16 (a lone surrogate) is left to
+/// the crate.
+fn write_utf16_until_nul(bytes: &[u8], out: &mut String) -> Read<()> {
+    let text = &bytes[..2 * units_before_nul(bytes)];
+    if !push_ascii_units(text, out) {
+        let decoded = encoding_rs::UTF_16LE
+            .decode_without_bom_handling_and_without_replacement(text)
+            .ok_or(Unsupported)?;
+        out.push_str(&decoded);
+    }
+    Ok(())
+}
+
+/// Appends UTF-16LE `units` to `out` when every one is ASCII; `false`
+/// (nothing appended) otherwise. Nearly every string of a Windows event,
+/// and every name of its templates, is ASCII: its units are narrowed as
+/// they are, a block at a time (both loops vectorise), without a decoder's
+/// set-up, which cost more than decoding such short strings.
+fn push_ascii_units(units: &[u8], out: &mut String) -> bool {
+    // Any unit's high byte, or its low byte's top bit: not ASCII.
+    const NOT_ASCII: u64 = 0xff80_ff80_ff80_ff80;
+    let mut words = units.chunks_exact(8);
+    let mut seen = 0u64;
+    for word in &mut words {
+        seen |= u64::from_le_bytes(word.try_into().unwrap_or_default());
+    }
+    for unit in words.remainder().chunks_exact(2) {
+        seen |= u64::from(u16::from_le_bytes([unit[0], unit[1]]));
+    }
+    if seen & NOT_ASCII != 0 {
+        return false;
+    }
+    // The mask changes nothing here and tells the compiler each is one byte.
+    out.extend(units.chunks_exact(2).map(|unit| char::from(unit[0] & 0x7f)));
+    true
 }
 
 const UPPER: &[u8; 16] = b"0123456789ABCDEF";
 const LOWER: &[u8; 16] = b"0123456789abcdef";
 
-/// Bytes as hexadecimal digits, two a byte.
-fn hex(bytes: impl ExactSizeIterator<Item = u8>, digits: &[u8; 16]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
+/// Bytes as hexadecimal digits, two a byte, appended to `out`.
+fn write_hex(bytes: impl ExactSizeIterator<Item = u8>, digits: &[u8; 16], out: &mut String) {
+    out.reserve(bytes.len() * 2);
     for b in bytes {
-        s.push(digits[(b >> 4) as usize] as char);
-        s.push(digits[(b & 0xf) as usize] as char);
+        out.push(digits[(b >> 4) as usize] as char);
+        out.push(digits[(b & 0xf) as usize] as char);
     }
-    s
 }
 
 /// Where an element sits, which decides what its text and attributes are.
@@ -798,6 +830,10 @@ impl Cursor<'_> {
 }
 
 fn utf16(units: &[u8]) -> Option<String> {
+    let mut text = String::with_capacity(units.len() / 2);
+    if push_ascii_units(units, &mut text) {
+        return Some(text);
+    }
     char::decode_utf16(
         units
             .chunks_exact(2)
@@ -813,6 +849,9 @@ pub struct Reader<'a> {
     plans: Plans,
     /// The last record's values' buffer, for the next.
     spare: Vec<Value<'a>>,
+    gate: GateBuffer,
+    /// A value's text, for the next.
+    text: String,
 }
 
 impl<'a> Reader<'a> {
@@ -821,6 +860,8 @@ impl<'a> Reader<'a> {
             chunk,
             plans: Plans::default(),
             spare: Vec::new(),
+            gate: GateBuffer::default(),
+            text: String::new(),
         }
     }
 
@@ -847,16 +888,16 @@ impl<'a> Reader<'a> {
     }
 
     /// The gate fields of a record (`source::GATE_FIELDS`), as its whole
-    /// reading would give them.
-    pub fn gate(&mut self, record: &Record<'a>) -> Read<Gate<'static>> {
-        let mut gate = Gate::default();
-        self.read(record, Select::Gate, &mut |field, value| {
-            let name = field
-                .gate
-                .map_or_else(|| Cow::Owned(field.name.clone()), Cow::Borrowed);
-            gate.push(name, Cow::Owned(value));
-        })?;
-        Ok(gate)
+    /// reading would give them, in a buffer reused from record to record
+    /// (every record's gate is read, most only to be passed over).
+    pub fn gate(&mut self, record: &Record<'a>) -> Read<&GateBuffer> {
+        let mut gate = std::mem::take(&mut self.gate);
+        gate.clear();
+        let read = self.read(record, Select::Gate, &mut |field, value| {
+            gate.push(&field.name, value)
+        });
+        self.gate = gate;
+        read.map(|_| &self.gate)
     }
 
     /// Every field of a record into `raw`.
@@ -882,9 +923,10 @@ impl<'a> Reader<'a> {
         &mut self,
         record: &Record<'a>,
         select: Select,
-        out: &mut dyn FnMut(&Field, String),
+        out: &mut dyn FnMut(&Field, &str),
     ) -> Read<usize> {
         let mut run = Run {
+            text: std::mem::take(&mut self.text),
             chunk: self.chunk,
             plans: &mut self.plans,
             select,
@@ -893,8 +935,10 @@ impl<'a> Reader<'a> {
             spliced: Vec::new(),
             visited: 0,
         };
-        run.ops(&record.plan, &record.values, false)?;
-        Ok(run.visited)
+        let read = run.ops(&record.plan, &record.values, false);
+        let visited = run.visited;
+        self.text = run.text;
+        read.map(|_| visited)
     }
 }
 
@@ -904,7 +948,9 @@ struct Run<'r, 'a> {
     chunk: &'a [u8],
     plans: &'r mut Plans,
     select: Select,
-    out: &'r mut dyn FnMut(&Field, String),
+    out: &'r mut dyn FnMut(&Field, &str),
+    /// The text of the value at hand, handed to `out` (one buffer for all).
+    text: String,
     /// The record's plan, whose names under `Event` and those `spliced`
     /// there must all differ.
     record: &'r Plan,
@@ -943,8 +989,8 @@ impl Run<'_, '_> {
         }
         match op {
             Op::Attribute { field, value, .. } => {
-                if let Resolved::Text(text) = resolve(value, values)? {
-                    (self.out)(field, text);
+                if resolve(value, values, &mut self.text)? == Resolved::Text {
+                    (self.out)(field, &self.text);
                 }
             }
             Op::Text {
@@ -954,19 +1000,19 @@ impl Run<'_, '_> {
                 ..
             } => {
                 let content = match content {
-                    Some(piece) => resolve(piece, values)?,
+                    Some(piece) => resolve(piece, values, &mut self.text)?,
                     None => Resolved::Absent,
                 };
-                if let Resolved::Text(text) = content {
-                    (self.out)(field, text);
+                if content == Resolved::Text {
+                    (self.out)(field, &self.text);
                     return Ok(());
                 }
                 let mut rendered = false;
                 for a in attributes {
-                    rendered |= matches!(resolve(a, values)?, Resolved::Text(_));
+                    rendered |= resolve(a, values, &mut self.text)? == Resolved::Text;
                 }
                 match (content, rendered) {
-                    (_, false) => (self.out)(field, String::new()),
+                    (_, false) => (self.out)(field, ""),
                     (Resolved::Absent, true) => {}
                     // An empty text beside attributes: left to the crate.
                     _ => return Err(Unsupported),
@@ -996,8 +1042,12 @@ impl Run<'_, '_> {
                     }
                     self.ops(&plan, &inner.values, true)?;
                 }
-                Some(&(kind, bytes)) if value_text(kind, bytes)?.is_some() => {
-                    return Err(Unsupported);
+                Some(&(kind, bytes)) => {
+                    self.text.clear();
+                    write_value(kind, bytes, &mut self.text)?;
+                    if !self.text.is_empty() {
+                        return Err(Unsupported);
+                    }
                 }
                 _ => {}
             },
@@ -1006,19 +1056,31 @@ impl Run<'_, '_> {
     }
 }
 
-/// What `piece` is in a record of these values.
-fn resolve(piece: &Piece, values: &[Value<'_>]) -> Read<Resolved> {
-    Ok(match piece {
-        Piece::Literal(text) if text.is_empty() => Resolved::Empty,
-        Piece::Literal(text) => Resolved::Text(text.clone()),
+/// What `piece` is in a record of these values; its text, if it has any,
+/// in `text` (emptied first).
+fn resolve(piece: &Piece, values: &[Value<'_>], text: &mut String) -> Read<Resolved> {
+    text.clear();
+    let written = match piece {
+        Piece::Literal(literal) => {
+            text.push_str(literal);
+            Resolved::Empty
+        }
         Piece::Value { index, optional } => match values.get(*index as usize) {
-            None => Resolved::Absent,
-            Some(&(kind, bytes)) => match value_text(kind, bytes)? {
-                Some(text) => Resolved::Text(text),
-                None if *optional => Resolved::Absent,
-                None => Resolved::Empty,
-            },
+            None => return Ok(Resolved::Absent),
+            Some(&(kind, bytes)) => {
+                write_value(kind, bytes, text)?;
+                if *optional {
+                    Resolved::Absent
+                } else {
+                    Resolved::Empty
+                }
+            }
         },
+    };
+    Ok(if text.is_empty() {
+        written
+    } else {
+        Resolved::Text
     })
 }
 
@@ -1031,14 +1093,53 @@ mod tests {
     }
 
     #[test]
+    fn the_units_before_a_nul_are_counted_wherever_it_falls() {
+        // Against the plain reading, for a NUL at every place of every
+        // length, beside units that differ from zero in one byte only.
+        for len in 0..20 {
+            for nul in 0..=len {
+                for filler in [0x0001u16, 0x0100, 0x8000, 0x00ff, 0xffff] {
+                    let mut units = vec![filler; len];
+                    if nul < len {
+                        units[nul] = 0;
+                    }
+                    let mut bytes = utf16le(&units);
+                    for odd in [false, true] {
+                        if odd {
+                            bytes.push(0);
+                        }
+                        let plain = bytes
+                            .chunks_exact(2)
+                            .position(|u| u == [0, 0])
+                            .unwrap_or(bytes.len() / 2);
+                        assert_eq!(units_before_nul(&bytes), plain, "{len} {nul} {filler:x}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn strings_are_read_to_their_first_nul_ascii_or_not() {
         let text = |s: &str| s.encode_utf16().collect::<Vec<u16>>();
+        // Appended to what the buffer holds, which stays.
+        let utf16_until_nul = |bytes: &[u8]| {
+            let mut out = String::from("before|");
+            write_utf16_until_nul(bytes, &mut out).map(|()| {
+                assert!(out.starts_with("before|"));
+                out["before|".len()..].to_string()
+            })
+        };
+        let long_ascii = format!("C:\\{}\\x.exe /c {}", "dir".repeat(40), "q".repeat(63));
+        let long_mixed = format!("{}é{}", "a".repeat(127), "b".repeat(129));
         for s in [
             "",
             "cmd.exe",
             "C:\\Windows\\é\\日本.exe",
             "emoji 🙂 pair",
             "\u{7f}\u{80}",
+            &long_ascii,
+            &long_mixed,
         ] {
             let mut units = text(s);
             assert_eq!(utf16_until_nul(&utf16le(&units)).ok(), Some(s.to_string()));
