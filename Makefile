@@ -20,6 +20,9 @@ test: setup-test build wasm page wasi filter fluent-bit lint
 
 bench: setup build wasm page wasi filter
 	cargo bench --bench throughput
+	# The EVTX floor against the engine in wasm, built as pkg/node is.
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=3 RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=target/wasm-bench \
+		cargo build --release --target wasm32-wasip1 --example evtx_floor
 	node benches/wasm.mjs
 
 rules:

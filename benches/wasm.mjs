@@ -1,7 +1,7 @@
 // make bench: the same input through every face, in one run. Native CLI,
 // wasm detectBytes, wasm Detector (64 KiB chunks), WASI command (node:wasi),
 // Fluent Bit filter (one call per JSON record). Prints MB/s and events/s;
-// best of three runs each.
+// best of three runs each. Then the EVTX floor against the engine in wasm.
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -151,4 +151,15 @@ for (const [input, face, mb, events, t] of rows) {
   console.log(`\nESCU pack in wasm, whole corpus (${inputs.length} files, ${mb.toFixed(1)} MB, ${ev} events):`);
   console.log(`  one Detector: flagship ${(mb / fs).toFixed(1)} MB/s ${Math.round(ev / fs)} events/s; flagship + pack ${(mb / ps).toFixed(1)} MB/s ${Math.round(ev / ps)} events/s; pack / flagship ${(fs / ps).toFixed(2)}`);
   console.log(`  detectBytes per file: flagship ${(mb / fd).toFixed(1)} MB/s; flagship + pack ${(mb / pd).toFixed(1)} MB/s; pack / flagship ${(fd / pd).toFixed(2)}`);
+}
+
+// The EVTX floor in wasm: the `evtx` crate's own record iteration against
+// the engine's Detector, interleaved in one WASI process
+// (examples/evtx_floor.rs, built as pkg/node is: opt-level 3, simd128).
+{
+  const floorWasm = join(root, 'target/wasm-bench/wasm32-wasip1/release/examples/evtx_floor.wasm');
+  const evtx = sets['EVTX folder'].map(([f]) => `/data/${f}`);
+  const w = new WASI({ version: 'preview1', args: ['evtx_floor', '7', ...evtx], env: {}, preopens: { '/data': data }, returnOnExit: true });
+  process.stdout.write('\nEVTX floor in wasm (WASI, one process, best of 7): ');
+  w.start(new WebAssembly.Instance(new WebAssembly.Module(readFileSync(floorWasm)), w.getImportObject()));
 }
