@@ -466,9 +466,12 @@ fn push_all(det: &mut Detector, reader: &mut dyn Read, first_read: usize) -> u64
 
 /// Cuts `path`, of `len` bytes, into pieces of about `target` bytes (see
 /// `input::split`), handing each to `send` with its size as it is found;
-/// `false` when the workers are gone. Only the bounds are found here: each
-/// worker reads its own piece, in small reads that stay in its cache, while
-/// this thread reads on to the next cut (or, for EVTX, reads nothing).
+/// `false` when the workers are gone. Only the bounds are found here, and
+/// only the bytes around them are read: each worker reads its own piece, in
+/// small reads that stay in its cache. EVTX is cut at chunks, from the
+/// length alone; JSON at the first cut past each piece's worth of bytes, its
+/// pieces' lines counted by their workers from their own start (merging puts
+/// them in place: `Detector::begin_piece`).
 fn split_file(path: &Path, len: u64, target: u64, send: &mut dyn FnMut(Unit, u64) -> bool) -> bool {
     let whole = || Unit::Whole(path.to_path_buf());
     if len <= target.max(1 << 20) {
@@ -491,37 +494,79 @@ fn split_file(path: &Path, len: u64, target: u64, send: &mut dyn FnMut(Unit, u64
         };
         send(unit, b.len)
     };
-    let mut cuts = Cuts::new(format, target as usize);
-    let mut bounds = Vec::new();
-    if !cuts.reads_content() {
-        // EVTX: the chunks' bounds from the length alone.
-        let mut rest = len;
-        while rest > 0 {
-            let step = rest.min(block.len() as u64);
-            cuts.skip(step, &mut bounds);
-            rest -= step;
-        }
-        bounds.push(cuts.finish());
-        return bounds.into_iter().all(piece);
-    }
-    cuts.push(&block[..n], &mut bounds);
-    loop {
-        for b in bounds.drain(..) {
-            if !piece(b) {
+    if format == crate::input::Format::Json {
+        let mut start = 0;
+        loop {
+            let at = Resume {
+                format,
+                offset: start,
+                line: 0,
+            };
+            let next = start + target;
+            // The rest is one piece at the end, when no cut is found in
+            // `split::MAX_CARRY` bytes, or on a read error (its worker meets
+            // it where it is).
+            let cut = match next < len {
+                true => next_json_cut(&mut file, next, &mut block).ok().flatten(),
+                false => None,
+            };
+            let Some(cut) = cut else {
+                let rest = len.saturating_sub(start);
+                return piece(Bounds {
+                    at,
+                    len: rest,
+                    cut: false,
+                });
+            };
+            if !piece(Bounds {
+                at,
+                len: cut - start,
+                cut: true,
+            }) {
                 return false;
             }
-        }
-        if cuts.gave_up() {
-            return piece(cuts.finish());
-        }
-        match file.read(&mut block) {
-            Ok(0) => return piece(cuts.finish()),
-            Ok(n) => cuts.push(&block[..n], &mut bounds),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            // The rest is one piece: its worker meets the error where it is.
-            Err(_) => return piece(cuts.finish()),
+            start = cut;
         }
     }
+    // EVTX: the chunks' bounds from the length alone.
+    let mut cuts = Cuts::new(format, target as usize);
+    let mut bounds = Vec::new();
+    let mut rest = len;
+    while rest > 0 {
+        let step = rest.min(block.len() as u64);
+        cuts.skip(step, &mut bounds);
+        rest -= step;
+    }
+    bounds.push(cuts.finish());
+    bounds.into_iter().all(piece)
+}
+
+/// The first JSON cut (`split::first_json_cut`) at or after `from` (> 0),
+/// read from `file` around it with `block`; `None` at the end of the file or
+/// with none in `split::MAX_CARRY` bytes.
+fn next_json_cut(
+    file: &mut std::fs::File,
+    from: u64,
+    block: &mut [u8],
+) -> std::io::Result<Option<u64>> {
+    use std::io::{Seek, SeekFrom};
+    // From the byte before, which may be the newline of a cut at `from`.
+    let mut at = from - 1;
+    file.seek(SeekFrom::Start(at))?;
+    let mut before = None;
+    let give_up = from + split::MAX_CARRY as u64;
+    while at < give_up {
+        let n = read_full(file, block)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(i) = split::first_json_cut(before, &block[..n]) {
+            return Ok(Some(at + i as u64));
+        }
+        before = Some(block[n - 1]);
+        at += n as u64;
+    }
+    Ok(None)
 }
 
 /// Reads until `buf` is full or the input ends.
@@ -1053,6 +1098,71 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
         path
+    }
+
+    /// The pieces `split_file` cuts a file into: (offset, length, cut).
+    fn json_pieces(path: &Path, target: u64) -> Vec<(u64, u64, bool)> {
+        let len = std::fs::metadata(path).unwrap().len();
+        let mut got = Vec::new();
+        split_file(path, len, target, &mut |unit, bytes| {
+            match unit {
+                Unit::Piece { at, len, cut, .. } => {
+                    assert_eq!(at.line, 0, "lines are the workers' to count");
+                    assert_eq!(len.is_some(), cut);
+                    got.push((at.offset, bytes, cut));
+                }
+                Unit::Whole(_) => panic!("cut expected"),
+            }
+            true
+        });
+        got
+    }
+
+    #[test]
+    fn json_is_cut_at_the_first_line_opening_an_object_past_each_target() {
+        // Lines of every length (some far longer than a read), some opening
+        // objects, some not: cuts fall on either side of the 64 KiB reads.
+        let mut text = Vec::new();
+        let mut i = 0u64;
+        while text.len() < 3 << 20 {
+            let open = if i.is_multiple_of(3) { "{" } else { "  x" };
+            let fill = "a".repeat((i * 7919 % 150_000) as usize);
+            text.extend_from_slice(format!("{open}\"{fill}\"\n").as_bytes());
+            i += 1;
+        }
+        let path = temp_file("cuts.json", &text);
+        for target in [1 << 10, 65535, 65536, 300_000] {
+            let pieces = json_pieces(&path, target);
+            assert!(pieces.len() > 3, "{target}: {pieces:?}");
+            let mut next = 0;
+            for (k, &(offset, len, cut)) in pieces.iter().enumerate() {
+                assert_eq!(offset, next, "contiguous");
+                let o = offset as usize;
+                assert!(o == 0 || (text[o - 1] == b'\n' && text[o] == b'{'));
+                if cut {
+                    // The first cut at or past a target's worth of bytes.
+                    let end = (offset + len) as usize;
+                    let first = split::first_json_cut(None, &text[o + target as usize - 1..])
+                        .map(|i| o + target as usize - 1 + i);
+                    assert_eq!(first, Some(end), "{target}: piece {k}");
+                } else {
+                    assert_eq!(k, pieces.len() - 1);
+                }
+                next = offset + len;
+            }
+            assert_eq!(next, text.len() as u64);
+        }
+    }
+
+    #[test]
+    fn json_without_a_cut_for_too_long_is_read_on_as_one_piece() {
+        let mut text = b"{\"a\":1}\n{\"b\":\"".to_vec();
+        text.resize(split::MAX_CARRY + (2 << 20), b'x');
+        text.extend_from_slice(b"\"}\n{\"c\":2}\n");
+        let path = temp_file("nocut.json", &text);
+        let pieces = json_pieces(&path, 1 << 20);
+        assert_eq!(pieces, vec![(0, text.len() as u64, false)]);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

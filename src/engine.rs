@@ -475,8 +475,21 @@ impl Detector {
     /// the input as `begin_file` does; a later one resumes at `at`, and its
     /// counts and errors join the input's when merged in order (`merge`).
     /// `cut`: another piece follows this one.
+    ///
+    /// A piece of a text input counts its lines: its locations count from
+    /// `at.line`, which may be the lines before it or 0 when its cutter did not
+    /// count them; merged after the piece before it, its locations are put
+    /// where they are in the whole input either way.
     pub fn begin_piece(&mut self, name: &str, at: crate::input::Resume, cut: bool) {
         self.begin_file(name);
+        if at.format != crate::input::Format::Evtx
+            && let Some(f) = self.core.files.last_mut()
+        {
+            f.lines = Some(crate::report::PieceLines {
+                from: at.line,
+                read: 0,
+            });
+        }
         if at.offset > 0 {
             self.reader = Some(ContainerReader::resume(at));
             if let Some(f) = self.core.files.last_mut() {
@@ -498,7 +511,11 @@ impl Detector {
             let core = &mut self.core;
             let fed =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.feed(bytes, core)));
-            self.core.file().bytes = r.bytes();
+            let file = self.core.file();
+            file.bytes = r.bytes();
+            if let Some(lines) = file.lines.as_mut() {
+                lines.read += memchr::memchr_iter(b'\n', bytes).count() as u64;
+            }
             if let Err(p) = fed {
                 self.reader_panicked(p);
             }
@@ -632,6 +649,16 @@ impl Detector {
                 }
             }
         }
+        // The first input of `other` may continue our last one: a piece
+        // whose locations count lines from its own start moves to where it
+        // lies (by 0 when its cutter counted the lines before it).
+        let shift = match (self.core.files.last(), other.files.first()) {
+            (Some(last), Some(first)) if first.continues && last.file == first.file => last
+                .line_shift(first)
+                .filter(|&by| by > 0)
+                .map(|by| (first.file.clone(), by)),
+            _ => None,
+        };
         let base = self.core.matched;
         let mut offers = Vec::new();
         for (r, (parity, precise)) in other.rules.into_iter().enumerate() {
@@ -660,6 +687,11 @@ impl Detector {
                 .or_insert_with(|| {
                     let mut e = Arc::unwrap_or_clone(m);
                     e.seq = base + seq;
+                    if let (Some((file, by)), Some(line)) = (&shift, e.location.line.as_mut())
+                        && *e.file == **file
+                    {
+                        *line += by;
+                    }
                     Arc::new(e)
                 })
                 .clone();
@@ -682,7 +714,13 @@ impl Detector {
             }
         }
         self.core.matched = base + other.matched;
-        for f in other.files {
+        let mut files = other.files;
+        if let (Some((file, by)), Some(first)) = (&shift, files.first_mut())
+            && first.file == *file
+        {
+            first.shift_lines(*by);
+        }
+        for f in files {
             match self.core.files.last_mut() {
                 Some(last) if f.continues && last.file == f.file => last.absorb(f),
                 _ => self.core.files.push(f),

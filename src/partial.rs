@@ -156,6 +156,10 @@ struct StoredFile {
     stats: FileStats,
     /// A later piece of the file before it.
     continues: bool,
+    /// A piece of a text file: the line its locations count from, the
+    /// lines it holds (`report::PieceLines`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lines: Option<crate::report::PieceLines>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -230,6 +234,7 @@ impl Partial {
                 .map(|f| StoredFile {
                     stats: f.clone(),
                     continues: f.continues,
+                    lines: f.lines,
                 })
                 .collect(),
             skipped: self.skipped.clone(),
@@ -302,6 +307,7 @@ impl Detector {
                 .into_iter()
                 .map(|f| FileStats {
                     continues: f.continues,
+                    lines: f.lines,
                     ..f.stats
                 })
                 .collect(),

@@ -223,6 +223,22 @@ pub struct FileStats {
     /// merged into it, never shown on its own.
     #[serde(skip)]
     pub continues: bool,
+    /// A piece of a text input: the line its locations count from and the
+    /// lines it read, so that a piece cut without counting the lines before
+    /// it (its locations count from its own start) is put in place when
+    /// merged.
+    #[serde(skip)]
+    pub lines: Option<PieceLines>,
+}
+
+/// The lines of a piece of a text input (`FileStats::lines`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct PieceLines {
+    /// The newlines before it, as its locations count them: those of the
+    /// whole input when the cutter counted them, else 0.
+    pub from: u64,
+    /// The newlines it holds.
+    pub read: u64,
 }
 
 pub const MAX_ERRORS_KEPT: usize = 1000;
@@ -245,11 +261,16 @@ impl FileStats {
             readable: true,
             notes: Vec::new(),
             continues: false,
+            lines: None,
         }
     }
 
-    /// Adds the counts and errors of the piece that follows this one.
+    /// Adds the counts and errors of the piece that follows this one (its
+    /// locations already counted from this one's start: `shift_lines`).
     pub fn absorb(&mut self, next: FileStats) {
+        if let (Some(mine), Some(theirs)) = (self.lines.as_mut(), next.lines) {
+            mine.read += theirs.read;
+        }
         self.bytes += next.bytes;
         self.records += next.records;
         self.events += next.events;
@@ -262,6 +283,26 @@ impl FileStats {
         let room = MAX_ERRORS_KEPT.saturating_sub(self.notes.len());
         self.notes.extend(next.notes.into_iter().take(room));
         self.readable &= next.readable;
+    }
+
+    /// Where the piece that follows this one starts, in the lines its own
+    /// locations count: how far they must move to count from this one's.
+    /// `None` when either does not count lines.
+    pub fn line_shift(&self, next: &FileStats) -> Option<u64> {
+        let (mine, theirs) = (self.lines?, next.lines?);
+        (mine.from + mine.read).checked_sub(theirs.from)
+    }
+
+    /// Moves the line of every location of this entry by `by`.
+    pub fn shift_lines(&mut self, by: u64) {
+        for e in self.errors.iter_mut().chain(self.notes.iter_mut()) {
+            if let Some(line) = e.location.line.as_mut() {
+                *line += by;
+            }
+        }
+        if let Some(lines) = self.lines.as_mut() {
+            lines.from += by;
+        }
     }
 
     pub fn set_info(&mut self, info: &InputInfo) {

@@ -15,9 +15,32 @@ fn whole(name: &str, bytes: &[u8], options: &Options) -> String {
     serde_json::to_string(&r).unwrap()
 }
 
+/// How the pieces' lines are given and their partials merged.
+#[derive(Clone, Copy, Debug)]
+enum Lines {
+    /// Each piece told the lines before it (`Cuts` counts them).
+    Counted,
+    /// Each piece counts from its own start (the CLI's cutter reads only
+    /// around its cuts); merging puts its locations in place.
+    Uncounted,
+    /// The same, merged through stored partials (`Partial::to_json`).
+    UncountedStored,
+}
+
 /// Cuts `bytes` at `target`, fed in `slice`-sized reads, reads each piece
 /// alone, and merges the partials in order.
 fn in_pieces(name: &str, bytes: &[u8], options: &Options, target: usize, slice: usize) -> String {
+    in_pieces_with(name, bytes, options, target, slice, Lines::Counted)
+}
+
+fn in_pieces_with(
+    name: &str,
+    bytes: &[u8],
+    options: &Options,
+    target: usize,
+    slice: usize,
+    lines: Lines,
+) -> String {
     let format = splittable(&bytes[..bytes.len().min(64 << 10)]).expect("splittable");
     let mut cuts = Cuts::new(format, target);
     let mut pieces = Vec::new();
@@ -27,14 +50,20 @@ fn in_pieces(name: &str, bytes: &[u8], options: &Options, target: usize, slice: 
     assert!(!cuts.gave_up());
     pieces.push(cuts.finish());
     let mut merged = Detector::new(options.clone()).unwrap();
-    for piece in pieces {
+    for mut piece in pieces {
+        if !matches!(lines, Lines::Counted) {
+            piece.at.line = 0;
+        }
         let mut d = Detector::new(options.clone()).unwrap();
         d.begin_piece(name, piece.at, piece.cut);
         let start = piece.at.offset as usize;
         for s in bytes[start..start + piece.len as usize].chunks(slice) {
             d.push(s);
         }
-        merged.merge(d.into_partial()).unwrap();
+        match lines {
+            Lines::UncountedStored => merged.merge_json(&d.into_partial().to_json()).unwrap(),
+            _ => merged.merge(d.into_partial()).unwrap(),
+        }
     }
     serde_json::to_string(&merged.finish()).unwrap()
 }
@@ -86,6 +115,14 @@ fn every_cuttable_corpus_file_in_pieces_gives_the_whole_result() {
                 in_pieces(&name, &bytes, &flagship, target, 4093) == want,
                 "{name}: pieces of {target} bytes differ"
             );
+            if !evtx {
+                for lines in [Lines::Uncounted, Lines::UncountedStored] {
+                    assert!(
+                        in_pieces_with(&name, &bytes, &flagship, target, 4093, lines) == want,
+                        "{name}: pieces of {target} bytes, lines {lines:?}, differ"
+                    );
+                }
+            }
         }
         let want = whole(&name, &bytes, &pack);
         assert!(
@@ -142,10 +179,12 @@ fn records_straddling_the_cuts_are_reported_as_the_whole_reader_reports_them() {
     assert!(!v["rows"].as_array().unwrap().is_empty());
     for target in [1, 2, 50, 333, 4096] {
         for slice in [1, 17, 1 << 20] {
-            assert!(
-                in_pieces("hostile.json", &bytes, &options, target, slice) == want,
-                "pieces of {target}, slices of {slice}"
-            );
+            for lines in [Lines::Counted, Lines::Uncounted, Lines::UncountedStored] {
+                assert!(
+                    in_pieces_with("hostile.json", &bytes, &options, target, slice, lines) == want,
+                    "pieces of {target}, slices of {slice}, lines {lines:?}"
+                );
+            }
         }
     }
 }

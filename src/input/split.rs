@@ -15,6 +15,11 @@
 //! `Cuts::gave_up` says so, and the rest is read as one piece.
 //!
 //! I/O-free: bytes in, bounds out; whoever reads a piece reads its bytes.
+//! `Cuts` sees every byte once and numbers the lines before each piece (the
+//! page's helper cuts this way); the CLI reads only around its cuts
+//! (`first_json_cut` past each piece's worth of bytes) and leaves the lines
+//! to the pieces' readers, which count from their own start and are put in
+//! place when merged (`Detector::begin_piece`).
 
 use super::{Format, Resume, Sniff, evtx, json, text};
 
@@ -35,6 +40,15 @@ pub fn splittable(first: &[u8]) -> Option<Format> {
     }
     let (_, encoding) = text::Decoder::detect(first);
     (encoding == "UTF-8" && json::sniff(first) == Sniff::Yes).then_some(Format::Json)
+}
+
+/// The first JSON cut in `bytes` (a `{` that opens a line), `before` being
+/// the byte before them: its index.
+pub fn first_json_cut(before: Option<u8>, bytes: &[u8]) -> Option<usize> {
+    if before == Some(b'\n') && bytes.first() == Some(&b'{') {
+        return Some(0);
+    }
+    memchr::memmem::find(bytes, b"\n{").map(|i| i + 1)
 }
 
 /// Where one piece lies: its start, its length, and whether its end is a cut.
