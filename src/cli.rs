@@ -495,38 +495,25 @@ fn split_file(path: &Path, len: u64, target: u64, send: &mut dyn FnMut(Unit, u64
         send(unit, b.len)
     };
     if format == crate::input::Format::Json {
-        let mut start = 0;
-        loop {
-            let at = Resume {
-                format,
-                offset: start,
-                line: 0,
-            };
-            let next = start + target;
-            // The rest is one piece at the end, when no cut is found in
-            // `split::MAX_CARRY` bytes, or on a read error (its worker meets
-            // it where it is).
-            let cut = match next < len {
-                true => next_json_cut(&mut file, next, &mut block).ok().flatten(),
-                false => None,
-            };
-            let Some(cut) = cut else {
-                let rest = len.saturating_sub(start);
-                return piece(Bounds {
-                    at,
-                    len: rest,
-                    cut: false,
-                });
-            };
-            if !piece(Bounds {
-                at,
-                len: cut - start,
-                cut: true,
-            }) {
-                return false;
+        use std::io::{Seek, SeekFrom};
+        let mut cuts = split::SeekingCuts::new(len, target as usize);
+        let mut found = Vec::new();
+        while let Some(at) = cuts.wants() {
+            let read = file
+                .seek(SeekFrom::Start(at))
+                .and_then(|_| read_full(&mut file, &mut block));
+            match read {
+                Ok(n) => cuts.push(&block[..n], &mut found),
+                // The rest is one piece: its worker meets the error where it is.
+                Err(_) => break,
             }
-            start = cut;
+            for b in found.drain(..) {
+                if !piece(b) {
+                    return false;
+                }
+            }
         }
+        return piece(cuts.finish());
     }
     // EVTX: the chunks' bounds from the length alone.
     let mut cuts = Cuts::new(format, target as usize);
@@ -539,34 +526,6 @@ fn split_file(path: &Path, len: u64, target: u64, send: &mut dyn FnMut(Unit, u64
     }
     bounds.push(cuts.finish());
     bounds.into_iter().all(piece)
-}
-
-/// The first JSON cut (`split::first_json_cut`) at or after `from` (> 0),
-/// read from `file` around it with `block`; `None` at the end of the file or
-/// with none in `split::MAX_CARRY` bytes.
-fn next_json_cut(
-    file: &mut std::fs::File,
-    from: u64,
-    block: &mut [u8],
-) -> std::io::Result<Option<u64>> {
-    use std::io::{Seek, SeekFrom};
-    // From the byte before, which may be the newline of a cut at `from`.
-    let mut at = from - 1;
-    file.seek(SeekFrom::Start(at))?;
-    let mut before = None;
-    let give_up = from + split::MAX_CARRY as u64;
-    while at < give_up {
-        let n = read_full(file, block)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if let Some(i) = split::first_json_cut(before, &block[..n]) {
-            return Ok(Some(at + i as u64));
-        }
-        before = Some(block[n - 1]);
-        at += n as u64;
-    }
-    Ok(None)
 }
 
 /// Reads until `buf` is full or the input ends.

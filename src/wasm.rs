@@ -649,14 +649,27 @@ impl WasmDetector {
 
 /// Cuts one large file into pieces that workers read together, where the
 /// CLI's `--threads` cuts (`input::split`): EVTX at chunks, UTF-8 JSON before
-/// a line opening an object. It sees every byte once (for the line numbers)
-/// and keeps none: the workers read their pieces from the file themselves
-/// (`Detector.beginPiece`), and their `partial()`s, merged in piece order,
-/// are the result of one Detector reading the file whole.
+/// a line opening an object. Two ways: `start` sees every byte once (and
+/// numbers the lines before each piece); `around` reads only around its cuts
+/// (`wants` says where) and leaves the lines to the pieces' readers, which
+/// count from their own start. It keeps no bytes: the workers read their
+/// pieces from the file themselves (`Detector.beginPiece`), and their
+/// `partial()`s, merged in piece order, are the result of one Detector
+/// reading the file whole.
 #[wasm_bindgen(js_name = Cutter)]
 pub struct WasmCutter {
-    cuts: Option<crate::input::split::Cuts>,
+    /// `None` once the last piece was returned.
+    cutting: Option<Cutting>,
     found: Vec<crate::input::split::Bounds>,
+}
+
+enum Cutting {
+    /// Every byte pushed.
+    Reading(crate::input::split::Cuts),
+    /// JSON, read around its cuts.
+    Seeking(crate::input::split::SeekingCuts),
+    /// EVTX: its chunks' bounds from its size alone.
+    Known(Vec<crate::input::split::Bounds>),
 }
 
 /// One piece's bounds, for JavaScript.
@@ -682,6 +695,15 @@ impl PieceBounds {
     }
 }
 
+/// A piece target from JavaScript: `PIECE_BYTES` unless a whole number >= 1.
+fn piece_target(target: f64) -> usize {
+    if target.is_finite() && target >= 1.0 {
+        target.min(u32::MAX as f64) as usize
+    } else {
+        crate::input::split::PIECE_BYTES
+    }
+}
+
 #[wasm_bindgen(js_class = Cutter)]
 impl WasmCutter {
     /// A cutter for a file whose first bytes (64 KiB, or all of it) are
@@ -690,55 +712,102 @@ impl WasmCutter {
     /// too: it is only looked at here.
     pub fn start(first: &[u8], target: f64) -> Option<WasmCutter> {
         let format = crate::input::split::splittable(first)?;
-        let target = if target.is_finite() && target >= 1.0 {
-            target.min(u32::MAX as f64) as usize
-        } else {
-            crate::input::split::PIECE_BYTES
-        };
+        let cuts = crate::input::split::Cuts::new(format, piece_target(target));
         Some(WasmCutter {
-            cuts: Some(crate::input::split::Cuts::new(format, target)),
+            cutting: Some(Cutting::Reading(cuts)),
             found: Vec::new(),
         })
     }
 
-    /// The next bytes of the file; returns the pieces they complete. Once no
+    /// A cutter that reads only around its cuts, for a file of `size` bytes
+    /// whose first bytes (64 KiB, or all of it) are `first`; `undefined` when
+    /// such a file is read whole. While `wants()` gives an offset, push the
+    /// bytes read from there (64 KiB, say; fewer at the end); then `finish()`.
+    /// Its JSON pieces' `line` is 0: each piece counts its lines from its own
+    /// start, and merging puts them in place.
+    pub fn around(first: &[u8], size: f64, target: f64) -> Option<WasmCutter> {
+        let format = crate::input::split::splittable(first)?;
+        let size = if size.is_finite() && size > 0.0 {
+            size as u64
+        } else {
+            0
+        };
+        let target = piece_target(target);
+        let cutting = match format {
+            crate::input::Format::Evtx => {
+                let mut cuts = crate::input::split::Cuts::new(format, target);
+                let mut known = Vec::new();
+                let mut rest = size;
+                while rest > 0 {
+                    let step = rest.min(64 << 10);
+                    cuts.skip(step, &mut known);
+                    rest -= step;
+                }
+                known.push(cuts.finish());
+                Cutting::Known(known)
+            }
+            _ => Cutting::Seeking(crate::input::split::SeekingCuts::new(size, target)),
+        };
+        Some(WasmCutter {
+            cutting: Some(cutting),
+            found: Vec::new(),
+        })
+    }
+
+    /// Where an `around` cutter wants the next bytes read; `undefined` when
+    /// only `finish()` is left (and always for one that is pushed every byte).
+    pub fn wants(&self) -> Option<f64> {
+        match &self.cutting {
+            Some(Cutting::Seeking(cuts)) => cuts.wants().map(|at| at as f64),
+            _ => None,
+        }
+    }
+
+    /// The next bytes of the file (for `around`: those read where `wants`
+    /// said); returns the pieces they complete. Pushed every byte, once no
     /// cut is found for 64 MiB (one pretty-printed array, say), the rest of
     /// the file is one piece: `push` returns it (without `length`) and the
     /// cutter wants nothing more (`done`).
     pub fn push(&mut self, bytes: &[u8]) -> Result<JsPieces, JsError> {
         let mut out = Vec::new();
-        if let Some(cuts) = self.cuts.as_mut() {
-            cuts.push(bytes, &mut self.found);
-            out.extend(self.found.drain(..).map(|b| PieceBounds::of(&b)));
-            if cuts.gave_up()
-                && let Some(cuts) = self.cuts.take()
-            {
-                let at = cuts.start();
-                out.push(PieceBounds {
-                    format: at.format,
-                    offset: at.offset,
-                    line: at.line,
-                    length: None,
-                    cut: false,
-                });
+        match self.cutting.as_mut() {
+            Some(Cutting::Reading(cuts)) => {
+                cuts.push(bytes, &mut self.found);
+                out.extend(self.found.drain(..).map(|b| PieceBounds::of(&b)));
+                if cuts.gave_up() {
+                    let at = cuts.start();
+                    out.push(PieceBounds {
+                        format: at.format,
+                        offset: at.offset,
+                        line: at.line,
+                        length: None,
+                        cut: false,
+                    });
+                    self.cutting = None;
+                }
             }
+            Some(Cutting::Seeking(cuts)) => {
+                cuts.push(bytes, &mut self.found);
+                out.extend(self.found.drain(..).map(|b| PieceBounds::of(&b)));
+            }
+            Some(Cutting::Known(_)) | None => {}
         }
         Ok(to_js(&out)?.unchecked_into())
     }
 
     /// True once the last piece was returned.
     pub fn done(&self) -> bool {
-        self.cuts.is_none()
+        self.cutting.is_none()
     }
 
-    /// The end of the file: returns the last piece (none when `done`).
+    /// The end of the file: returns the last pieces (none when `done`).
     pub fn finish(&mut self) -> Result<JsPieces, JsError> {
-        let out: Vec<PieceBounds> = self
-            .cuts
-            .take()
-            .map(|c| PieceBounds::of(&c.finish()))
-            .into_iter()
-            .collect();
+        let out: Vec<PieceBounds> = match self.cutting.take() {
+            Some(Cutting::Reading(cuts)) => vec![PieceBounds::of(&cuts.finish())],
+            Some(Cutting::Seeking(cuts)) => vec![PieceBounds::of(&cuts.finish())],
+            Some(Cutting::Known(known)) => known.iter().map(PieceBounds::of).collect(),
+            None => Vec::new(),
+        };
         Ok(to_js(&out)?.unchecked_into())
     }
 }

@@ -51,6 +51,87 @@ pub fn first_json_cut(before: Option<u8>, bytes: &[u8]) -> Option<usize> {
     memchr::memmem::find(bytes, b"\n{").map(|i| i + 1)
 }
 
+/// Cuts a JSON input of known length reading only around its cuts: each is
+/// the first cut (`first_json_cut`) at or after a piece's worth of bytes past
+/// the last; the rest is one piece at the end, or once no cut is found in
+/// `MAX_CARRY` bytes. Lines are not counted: every piece's `at.line` is 0,
+/// its reader counting from its own start (`Detector::begin_piece` puts them
+/// in place when merged). I/O-free: `wants` says where to read next, `push`
+/// takes the bytes read there (as many as the reader gives, none at the end),
+/// `finish` gives the last piece. The CLI and the page's helper cut so.
+pub struct SeekingCuts {
+    len: u64,
+    target: u64,
+    /// Where the current piece starts.
+    start: u64,
+    /// Where the next bytes are wanted, the byte before them when it was
+    /// read, and where the search gives up.
+    reading: Option<(u64, Option<u8>, u64)>,
+}
+
+impl SeekingCuts {
+    pub fn new(len: u64, target: usize) -> SeekingCuts {
+        let mut cuts = SeekingCuts {
+            len,
+            target: target.max(1) as u64,
+            start: 0,
+            reading: None,
+        };
+        cuts.look_past_target();
+        cuts
+    }
+
+    /// The search for the piece from `start`: from the byte before a piece's
+    /// worth past it (which may be a cut's newline), unless the rest is less.
+    fn look_past_target(&mut self) {
+        let from = self.start + self.target;
+        self.reading = (from < self.len).then_some((from - 1, None, from + MAX_CARRY as u64));
+    }
+
+    /// Where the next bytes are wanted; `None` once only `finish` is left.
+    pub fn wants(&self) -> Option<u64> {
+        self.reading.map(|(at, _, _)| at)
+    }
+
+    /// The bytes read from `wants()` on; the piece they complete, if any.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Bounds>) {
+        let Some((at, before, give_up)) = self.reading else {
+            return;
+        };
+        if let Some(i) = first_json_cut(before, bytes) {
+            let cut = at + i as u64;
+            out.push(self.piece(cut - self.start, true));
+            self.start = cut;
+            self.look_past_target();
+            return;
+        }
+        let next = at + bytes.len() as u64;
+        self.reading = match bytes.last() {
+            Some(&last) if next < give_up && next < self.len => Some((next, Some(last), give_up)),
+            // The end (or an input that ended early), or no cut for too long.
+            _ => None,
+        };
+    }
+
+    /// The last piece: the rest of the input.
+    pub fn finish(self) -> Bounds {
+        let rest = self.len.saturating_sub(self.start);
+        self.piece(rest, false)
+    }
+
+    fn piece(&self, len: u64, cut: bool) -> Bounds {
+        Bounds {
+            at: Resume {
+                format: Format::Json,
+                offset: self.start,
+                line: 0,
+            },
+            len,
+            cut,
+        }
+    }
+}
+
 /// Where one piece lies: its start, its length, and whether its end is a cut.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bounds {
@@ -297,6 +378,77 @@ mod tests {
                 assert_eq!(bounds.iter().map(|b| b.len).sum::<u64>(), text.len() as u64);
             }
         }
+    }
+
+    /// The pieces `SeekingCuts` gives for `text`, read `read` bytes at a time.
+    fn seeking(text: &[u8], target: usize, read: usize) -> Vec<(u64, u64, bool)> {
+        let mut cuts = SeekingCuts::new(text.len() as u64, target);
+        let mut out = Vec::new();
+        while let Some(at) = cuts.wants() {
+            let at = at as usize;
+            cuts.push(&text[at..(at + read).min(text.len())], &mut out);
+        }
+        out.push(cuts.finish());
+        out.iter().map(|b| (b.at.offset, b.len, b.cut)).collect()
+    }
+
+    #[test]
+    fn seeking_cuts_fall_at_the_first_cut_past_each_target() {
+        let mut text = Vec::new();
+        for i in 0..400u32 {
+            let open = if i % 3 == 0 { "{" } else { " x" };
+            text.extend_from_slice(
+                format!("{open}{}\n", "a".repeat((i * 37 % 91) as usize)).as_bytes(),
+            );
+        }
+        for target in [1, 64, 500, 5000, text.len() - 1, text.len(), 1 << 20] {
+            for read in [1, 2, 7, 64, 4096] {
+                let got = seeking(&text, target, read);
+                // The rule, said the simple way.
+                let mut want = Vec::new();
+                let mut start = 0;
+                loop {
+                    let from = start + target;
+                    let cut = (from < text.len())
+                        .then(|| first_json_cut(None, &text[from - 1..]).map(|i| from - 1 + i))
+                        .flatten();
+                    match cut {
+                        Some(cut) => {
+                            want.push((start as u64, (cut - start) as u64, true));
+                            start = cut;
+                        }
+                        None => {
+                            want.push((start as u64, (text.len() - start) as u64, false));
+                            break;
+                        }
+                    }
+                }
+                assert_eq!(got, want, "target {target}, reads of {read}");
+            }
+        }
+    }
+
+    #[test]
+    fn seeking_cuts_give_up_after_max_carry_and_at_an_early_end() {
+        let mut text = b"{\"a\":1}\n{\"b\":\"".to_vec();
+        text.resize(MAX_CARRY + (3 << 20), b'x');
+        text.extend_from_slice(b"\"}\n{\"c\":2}\n");
+        // Past the first object, no cut for more than `MAX_CARRY` (reads of
+        // 1 MiB): the rest is one piece.
+        assert_eq!(
+            seeking(&text, 10, 1 << 20),
+            vec![(0, text.len() as u64, false)]
+        );
+        assert_eq!(
+            seeking(&text, 4, 1 << 20),
+            vec![(0, 8, true), (8, text.len() as u64 - 8, false)]
+        );
+        // An input shorter than said: nothing more to read, the rest is one piece.
+        let mut cuts = SeekingCuts::new(1000, 10);
+        let mut out = Vec::new();
+        cuts.push(b"", &mut out);
+        assert!(out.is_empty() && cuts.wants().is_none());
+        assert_eq!(cuts.finish().len, 1000);
     }
 
     #[test]

@@ -103,8 +103,9 @@ class Detector {
 class Cutter {
   #inner;
   #generation;
-  static start(first, target) {
-    const inner = guarded(() => glue.Cutter.start(first, target));
+  static start(first, target) { return Cutter.#wrap(guarded(() => glue.Cutter.start(first, target))); }
+  static around(first, size, target) { return Cutter.#wrap(guarded(() => glue.Cutter.around(first, size, target))); }
+  static #wrap(inner) {
     if (!inner) return undefined;
     const c = new Cutter();
     c.#inner = inner;
@@ -115,6 +116,7 @@ class Cutter {
     if (this.#generation !== generation) throw new Error('this Cutter was lost when the engine restarted after an internal error');
     return guarded(() => method(this.#inner));
   }
+  wants() { return this.#call((c) => c.wants()); }
   push(bytes) { return this.#call((c) => c.push(bytes)); }
   done() { return this.#call((c) => c.done()); }
   finish() { return this.#call((c) => c.finish()); }

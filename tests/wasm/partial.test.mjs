@@ -112,8 +112,41 @@ test('Cutter: bounds that tile the file, pushed in any slices, whose pieces merg
         merged.merge(d.partial());
       }
       assert.deepEqual(plain(merged.finish()), want, `${name}: pieces of ${target}`);
+      // Read only around its cuts (as the page's helper cuts): the same
+      // pieces' ends for EVTX; JSON pieces counting lines from their own
+      // start, which merging puts in place.
+      const around = wasm.Cutter.around(bytes.subarray(0, 64 << 10), bytes.length, target);
+      const seen = [];
+      let reads = 0;
+      for (let at = around.wants(); at !== undefined; at = around.wants()) {
+        seen.push(...around.push(bytes.subarray(at, at + 65536)));
+        reads += 1;
+      }
+      seen.push(...around.finish());
+      around.free();
+      // Only around the cuts: fewer bytes than the file (one read a piece here).
+      assert.ok(reads * 65536 < bytes.length || target === 1, `${name}: ${reads} reads`);
+      let next = 0;
+      const again = new wasm.Detector(options);
+      for (const [i, b] of seen.entries()) {
+        assert.equal(b.offset, next, `${name} piece ${i} (around)`);
+        if (b.format === 'json') {
+          assert.equal(b.line, 0);
+          assert.ok(b.offset === 0 || (bytes[b.offset - 1] === 0x0a && bytes[b.offset] === 0x7b));
+        }
+        assert.equal(b.cut, i < seen.length - 1);
+        next += b.length;
+        const d = new wasm.Detector(options);
+        d.beginPiece(name, b.format, b.offset, b.line, b.cut);
+        d.push(bytes.subarray(b.offset, b.offset + b.length));
+        again.merge(d.partial());
+      }
+      assert.equal(next, bytes.length);
+      assert.ok(seen.length >= 3, `${seen.length} pieces (around)`);
+      assert.deepEqual(plain(again.finish()), want, `${name}: pieces of ${target} (around)`);
     }
   }
+  assert.equal(wasm.Cutter.around(Buffer.from([0x1f, 0x8b, 8, 0]), 4, 1024), undefined);
   // Files read whole are not cut.
   assert.equal(wasm.Cutter.start(Buffer.from([0x1f, 0x8b, 8, 0]), 1024), undefined);
   assert.equal(wasm.Cutter.start(Buffer.from('<Event xmlns="x"><System/></Event>'), 1024), undefined);
