@@ -180,13 +180,15 @@ fn json_floor(paths: &[PathBuf]) {
 
 /// The EVTX floor: the `evtx` crate's own record iteration, every record
 /// parsed, nothing rendered.
-fn evtx_floor(paths: &[PathBuf]) {
+/// `validate`: also check every chunk's CRC32s, as the engine does (it
+/// refuses a chunk that fails them); the crate's default does not.
+fn evtx_floor(paths: &[PathBuf], validate: bool) {
     use evtx::{EvtxChunkData, ParserSettings};
     let settings = std::sync::Arc::new(ParserSettings::new());
     for p in paths {
         let bytes = std::fs::read(p).unwrap();
         for chunk in bytes.get(4096..).unwrap_or(&[]).chunks_exact(65536) {
-            let Ok(mut data) = EvtxChunkData::new(chunk.to_vec(), false) else {
+            let Ok(mut data) = EvtxChunkData::new(chunk.to_vec(), validate) else {
                 continue;
             };
             let Ok(mut chunk) = data.parse(settings.clone()) else {
@@ -284,7 +286,13 @@ fn floors(data: &Path) {
     against_floor(
         &format!("EVTX folder ({} files)", evtx.len()),
         &evtx,
-        &evtx_floor,
+        &|p| evtx_floor(p, false),
+        5,
+    );
+    against_floor(
+        "  floor checking CRC32s as we do",
+        &evtx,
+        &|p| evtx_floor(p, true),
         5,
     );
     if capture.exists() {
