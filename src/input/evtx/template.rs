@@ -15,6 +15,7 @@
 //! `../shared/data`.
 
 use crate::record::{GateBuffer, RawRecord};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -181,10 +182,196 @@ impl Plans {
         };
         self.0
             .entry(key)
-            .or_insert_with(|| Plan::walk(chunk, def as usize, under).map(Rc::new))
+            .or_insert_with(|| WALKED.with(|w| w.borrow_mut().plan(chunk, def as usize, under)))
             .clone()
             .ok_or(Unsupported)
     }
+}
+
+/// What a walk read of its chunk besides the definition's bytes up to `to`:
+/// the names its name offsets point to. A plan is a function of these alone.
+struct Reads {
+    to: usize,
+    names: Vec<NameRead>,
+}
+
+/// A name offset read at `field`: inline (the name follows it), or a
+/// reference to a name elsewhere in the chunk, whose length and UTF-16 units
+/// are `text`.
+struct NameRead {
+    field: usize,
+    inline: bool,
+    text: Vec<u8>,
+}
+
+/// A plan remembered from an earlier chunk: the definition's bytes the walk
+/// read (from the GUID), its names (fields relative to the definition).
+struct Memo {
+    bytes: Vec<u8>,
+    names: Vec<NameRead>,
+    plan: Rc<Plan>,
+}
+
+impl Memo {
+    /// Would walking the definition at `def` in `chunk` give this plan? It
+    /// would where the walk reads the same: the same bytes but for the name
+    /// offsets, inline names inline (their hash chain's link is not read),
+    /// referenced ones naming the same text, and the definition's end within
+    /// the chunk.
+    fn fits(&self, chunk: &[u8], def: usize) -> bool {
+        let Some(new) = chunk.get(def + 4..def + 4 + self.bytes.len()) else {
+            return false;
+        };
+        let size = u32::from_le_bytes([new[16], new[17], new[18], new[19]]) as usize;
+        if def + 24 + size > chunk.len() {
+            return false;
+        }
+        let mut from = 0;
+        for name in &self.names {
+            let field = name.field - 4;
+            if from > field || new.get(from..field) != self.bytes.get(from..field) {
+                return false;
+            }
+            let Some(&[a, b, c, d]) = new.get(field..field + 4) else {
+                return false;
+            };
+            let at = u32::from_le_bytes([a, b, c, d]);
+            let here = def + name.field + 4;
+            if name.inline {
+                if at as usize != here {
+                    return false;
+                }
+                from = field + 8;
+            } else {
+                let text = (at as usize)
+                    .checked_add(6)
+                    .and_then(|t| chunk.get(t..t.checked_add(name.text.len())?));
+                if at as usize == here || text != Some(&name.text[..]) {
+                    return false;
+                }
+                from = field + 4;
+            }
+        }
+        new.get(from..) == self.bytes.get(from..)
+    }
+}
+
+/// Plans of definitions walked in earlier chunks of any log read on this
+/// thread, by GUID, size and where they are spliced. Every chunk holds its
+/// own copy of each definition it uses, at its own offset and naming through
+/// its own string table, so one log's chunks walk the same definitions over
+/// and over (a fifth of the EVTX reading in wasm, on files of few records a
+/// chunk). A plan is reused only where `Memo::fits`; at most `MEMO_BYTES` of
+/// definitions are kept, `MEMO_VARIANTS` a key.
+#[derive(Default)]
+struct Walked {
+    memos: HashMap<[u8; 21], Vec<Memo>, foldhash::fast::RandomState>,
+    bytes: usize,
+    #[cfg(test)]
+    reused: usize,
+}
+
+const MEMO_BYTES: usize = 4 << 20;
+const MEMO_VARIANTS: usize = 8;
+
+thread_local! {
+    static WALKED: RefCell<Walked> = RefCell::default();
+}
+
+impl Walked {
+    fn plan(&mut self, chunk: &[u8], def: usize, under: Option<Parent>) -> Option<Rc<Plan>> {
+        let mut key = [0u8; 21];
+        key[..20].copy_from_slice(chunk.get(def.checked_add(4)?..def.checked_add(24)?)?);
+        key[20] = match under {
+            None => 0,
+            Some(Parent::Event) => 1,
+            Some(Parent::UserData) => 2,
+        };
+        let memos = self.memos.entry(key).or_default();
+        if let Some(memo) = memos.iter().find(|m| m.fits(chunk, def)) {
+            #[cfg(test)]
+            {
+                self.reused += 1;
+            }
+            return Some(memo.plan.clone());
+        }
+        let (plan, reads) = Plan::walk(chunk, def, under)?;
+        let plan = Rc::new(plan);
+        let bytes = chunk.get(def + 4..reads.to);
+        if let Some(bytes) = bytes
+            && memos.len() < MEMO_VARIANTS
+            && self.bytes + bytes.len() <= MEMO_BYTES
+        {
+            self.bytes += bytes.len() + reads.names.iter().map(|n| n.text.len()).sum::<usize>();
+            let names = reads
+                .names
+                .into_iter()
+                .map(|n| NameRead {
+                    field: n.field - def,
+                    ..n
+                })
+                .collect();
+            memos.push(Memo {
+                bytes: bytes.to_vec(),
+                names,
+                plan: plan.clone(),
+            });
+        }
+        Some(plan)
+    }
+}
+
+/// For tests: the record's plan (the record at `at`, `len` bytes) taken
+/// from this thread's memo is its fresh walk's; a memo of that walk fits its
+/// own chunk and fits no longer once a byte the walk read (one in `stride`)
+/// is changed, names' offsets (the holes) aside. The definition's offset
+/// and whether its plan was remembered; `None` if the record is not read here.
+#[cfg(test)]
+pub fn memo_holds(chunk: &[u8], at: usize, len: usize, stride: usize) -> Option<(usize, bool)> {
+    let def = instance(chunk, at, len, false).ok()?.def as usize;
+    let before = WALKED.with(|w| w.borrow().reused);
+    let remembered = WALKED.with(|w| w.borrow_mut().plan(chunk, def, None));
+    let reused = WALKED.with(|w| w.borrow().reused) > before;
+    let fresh = Plan::walk(chunk, def, None);
+    assert_eq!(
+        remembered.as_ref().map(|p| format!("{p:?}")),
+        fresh.as_ref().map(|(p, _)| format!("{p:?}"))
+    );
+    let (plan, reads) = fresh?;
+    let memo = Memo {
+        bytes: chunk[def + 4..reads.to].to_vec(),
+        names: reads
+            .names
+            .into_iter()
+            .map(|n| NameRead {
+                field: n.field - def,
+                ..n
+            })
+            .collect(),
+        plan: Rc::new(plan),
+    };
+    assert!(memo.fits(chunk, def));
+    let holes: Vec<usize> = memo
+        .names
+        .iter()
+        .flat_map(|n| {
+            let at = def + n.field;
+            at..at + if n.inline { 8 } else { 4 }
+        })
+        .collect();
+    let mut changed = chunk.to_vec();
+    for i in (def + 4..reads.to)
+        .step_by(stride)
+        .filter(|i| !holes.contains(i))
+    {
+        changed[i] ^= 0x01;
+        assert!(
+            !memo.fits(&changed, def),
+            "byte {i} of the definition at {def}"
+        );
+        changed[i] ^= 0x01;
+    }
+    Some((def, reused))
 }
 
 /// A record's template instance: its definition's offset and its values.
@@ -535,11 +722,12 @@ impl Plan {
     /// Walks the definition at `def` in `chunk`; `None` for a shape this
     /// module does not read. `under`: the definition is binary XML inside a
     /// value, whose roots sit under that element.
-    fn walk(chunk: &[u8], def: usize, under: Option<Parent>) -> Option<Plan> {
+    fn walk(chunk: &[u8], def: usize, under: Option<Parent>) -> Option<(Plan, Reads)> {
         let nested = under.is_some();
         let mut c = Cursor {
             data: chunk,
             pos: def,
+            names: Vec::new(),
         };
         c.u32()?; // next template
         c.bytes(16)?; // GUID
@@ -631,7 +819,14 @@ impl Plan {
                     plan.close(element)?;
                     if stack.is_empty() {
                         // The record's root is closed: only the end may follow.
-                        return (c.u8()? == 0x00).then(|| plan.gated());
+                        if c.u8()? != 0x00 {
+                            return None;
+                        }
+                        let reads = Reads {
+                            to: c.pos,
+                            names: c.names,
+                        };
+                        return Some((plan.gated(), reads));
                     }
                     continue;
                 }
@@ -707,9 +902,11 @@ impl Plan {
                 }
             }
         }
-        (stack.len() == usize::from(nested))
-            .then_some(plan)
-            .map(Plan::gated)
+        let reads = Reads {
+            to: c.pos,
+            names: c.names,
+        };
+        (stack.len() == usize::from(nested)).then(|| (plan.gated(), reads))
     }
 
     /// Records the gate's ops and the mappers', once every op is known.
@@ -803,10 +1000,11 @@ impl Open {
     }
 }
 
-/// Reads a definition's binary XML.
+/// Reads a definition's binary XML, noting the names it reads.
 struct Cursor<'a> {
     data: &'a [u8],
     pos: usize,
+    names: Vec<NameRead>,
 }
 
 impl Cursor<'_> {
@@ -827,14 +1025,25 @@ impl Cursor<'_> {
     /// A name reference: its text, from the chunk's string table (the string
     /// may sit right here, and is then skipped).
     fn name(&mut self) -> Option<String> {
+        let field = self.pos;
         let at = self.u32()? as usize;
         let text = at.checked_add(8)?;
         let len = u16::from_le_bytes(self.data.get(at.checked_add(6)?..text)?.try_into().ok()?);
         let end = text + len as usize * 2;
-        if at == self.pos {
+        let units = self.data.get(text..end)?;
+        let inline = at == self.pos;
+        self.names.push(NameRead {
+            field,
+            inline,
+            text: match inline {
+                true => Vec::new(),
+                false => self.data[at + 6..end].to_vec(),
+            },
+        });
+        if inline {
             self.pos = end + 2;
         }
-        utf16(self.data.get(text..end)?)
+        utf16(units)
     }
     fn utf16_string(&mut self) -> Option<String> {
         let n = self.u16()? as usize;
