@@ -261,8 +261,8 @@ impl Memo {
 /// own copy of each definition it uses, at its own offset and naming through
 /// its own string table, so one log's chunks walk the same definitions over
 /// and over (a fifth of the EVTX reading in wasm, on files of few records a
-/// chunk). A plan is reused only where `Memo::fits`; at most `MEMO_BYTES` of
-/// definitions are kept, `MEMO_VARIANTS` a key.
+/// chunk). A plan is reused only where `Memo::fits`; at most `MEMO_BYTES` are
+/// kept (definitions, names and plans), `MEMO_VARIANTS` a key.
 #[derive(Default)]
 struct Walked {
     memos: HashMap<[u8; 21], Vec<Memo>, foldhash::fast::RandomState>,
@@ -271,7 +271,7 @@ struct Walked {
     reused: usize,
 }
 
-const MEMO_BYTES: usize = 4 << 20;
+const MEMO_BYTES: usize = 2 << 20;
 const MEMO_VARIANTS: usize = 8;
 
 thread_local! {
@@ -298,11 +298,12 @@ impl Walked {
         let (plan, reads) = Plan::walk(chunk, def, under)?;
         let plan = Rc::new(plan);
         let bytes = chunk.get(def + 4..reads.to);
+        let names = reads.names.iter().map(|n| n.text.len() + 32).sum::<usize>();
         if let Some(bytes) = bytes
             && memos.len() < MEMO_VARIANTS
-            && self.bytes + bytes.len() <= MEMO_BYTES
+            && self.bytes + bytes.len() + names + plan.weight() <= MEMO_BYTES
         {
-            self.bytes += bytes.len() + reads.names.iter().map(|n| n.text.len()).sum::<usize>();
+            self.bytes += bytes.len() + names + plan.weight();
             let names = reads
                 .names
                 .into_iter()
@@ -907,6 +908,13 @@ impl Plan {
             names: c.names,
         };
         (stack.len() == usize::from(nested)).then(|| (plan.gated(), reads))
+    }
+
+    /// About how many bytes the plan holds (its ops, their names and
+    /// pieces), for the memo's budget.
+    fn weight(&self) -> usize {
+        let names = self.roots.iter().map(|r| r.len() + 24).sum::<usize>();
+        self.ops.len() * (std::mem::size_of::<Op>() + 64) + names + 8 * self.ops.len()
     }
 
     /// Records the gate's ops and the mappers', once every op is known.
