@@ -2,8 +2,9 @@
 //! rendering it. Windows writes an event as an instance of a template: the
 //! template's definition (elements, attributes, literal text, numbered
 //! substitutions) once per chunk, and in each record only the values that
-//! fill its substitutions. A definition is walked once per chunk into a
-//! [`Plan`]: which field each literal and substitution fills, named as
+//! fill its substitutions. A definition is walked once into a [`Plan`]
+//! (remembered across chunks where the walk would read the same, `Walked`):
+//! which field each literal and substitution fills, named as
 //! `json::read_event_json` names the fields of the `evtx` crate's JSON. A
 //! record is then its values read through the plan.
 //!
@@ -223,7 +224,8 @@ impl Memo {
             return false;
         };
         let size = u32::from_le_bytes([new[16], new[17], new[18], new[19]]) as usize;
-        if def + 24 + size > chunk.len() {
+        let end = def.checked_add(24).and_then(|at| at.checked_add(size));
+        if end.is_none_or(|end| end > chunk.len()) {
             return false;
         }
         let mut from = 0;
