@@ -105,6 +105,63 @@ fn evtx_record_altered_inside_is_an_error_not_a_changed_event() {
     assert!(e.message.contains("checksum"), "{}", e.message);
 }
 
+/// The chunk's two CRC32s set to its (edited) bytes, as a writer would.
+fn evtx_chunk_checksums_renewed(b: &mut [u8], at: usize) {
+    let chunk = 4096 + (at - 4096) / 65536 * 65536;
+    let c = &mut b[chunk..chunk + 65536];
+    let free = u32::from_le_bytes(c[48..52].try_into().unwrap()) as usize;
+    let records = evtx::checksum_ieee(&c[512..free]);
+    c[52..56].copy_from_slice(&records.to_le_bytes());
+    let header = evtx::checksum_ieee(&[&c[..120], &c[128..512]].concat());
+    c[124..128].copy_from_slice(&header.to_le_bytes());
+}
+
+// ANSI string values (substitution type 0x02) decode as Windows-1252, the
+// evtx crate's default codec, every byte 0x80-0xFF included; the page's build
+// decodes them without encoding_rs's dispatch (third_party/evtx/PATCH.md).
+// The schtasks record's CommandLine, UTF-16 in the log, rewritten as ANSI.
+#[test]
+fn evtx_ansi_strings_decode_as_windows_1252() {
+    let Some((original, _)) = evtx_with(|_| {}) else {
+        return eprintln!("SKIPPED: ../shared/data absent");
+    };
+    let before = detect("ok.evtx", &original);
+    // As the log holds it (the row's `process` starts with the image's path).
+    let value =
+        utf16("schtasks  /create /s fs02 /tn tasks_test_hacker2 /tr myapp.exe /sc daily /mo 10");
+    let at = original
+        .windows(value.len())
+        .position(|w| w == value)
+        .expect("the command line in the file");
+    // Its descriptor among the template instance's: (size, type 0x01, 0).
+    let size = (value.len() as u16).to_le_bytes();
+    let descriptor = original[..at]
+        .windows(4)
+        .rposition(|w| w == [size[0], size[1], 0x01, 0x00])
+        .expect("the command line's descriptor");
+    let prefix = b"schtasks /create /s fs02 /tn ";
+    let high: Vec<u8> = (0x80..=0xff).collect();
+    let mut ansi = [prefix.as_slice(), &high].concat();
+    assert!(ansi.len() <= value.len());
+    // NULs pad it to the value's size (the crate drops them).
+    ansi.resize(value.len(), 0);
+    let mut edited = original.clone();
+    edited[descriptor + 2] = 0x02;
+    edited[at..at + value.len()].copy_from_slice(&ansi);
+    evtx_chunk_checksums_renewed(&mut edited, at);
+    let r = detect("ansi.evtx", &edited);
+    assert_reconciles(&r);
+    assert_eq!((r.stats.events, r.stats.errors, r.rows.len()), (1, 0, 1));
+    let (high_text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(&high);
+    let process = before.rows[0].text("process");
+    let kept = process.find("/tn ").expect("/tn in the command line") + "/tn ".len();
+    assert_eq!(
+        r.rows[0].text("process"),
+        format!("{}{high_text}", &process[..kept])
+    );
+    assert_eq!(high_text.chars().count(), 128);
+}
+
 #[test]
 fn evtx_single_bit_flips_never_change_a_result_silently() {
     let Some((original, _)) = evtx_with(|_| {}) else {

@@ -16,6 +16,7 @@ pub mod gzip;
 pub mod json;
 pub mod split;
 pub mod text;
+pub mod utf16;
 pub mod xml;
 
 use crate::record::{Fields, Location, RawRecord};

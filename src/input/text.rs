@@ -1,11 +1,11 @@
 //! The text layer: UTF-8 (BOM or not) passes through, UTF-16LE/BE (with BOM,
 //! or recognised by their NUL bytes) is decoded to UTF-8 as it streams.
 
-use encoding_rs::{Decoder as EncDecoder, UTF_16BE, UTF_16LE};
+use super::utf16::Utf16Stream;
 use std::borrow::Cow;
 
 pub struct Decoder {
-    inner: Option<EncDecoder>,
+    inner: Option<Utf16Stream>,
     /// Still at the start of the text: byte-order marks are dropped there,
     /// however many (a file re-saved with a BOM by two tools has two).
     at_start: bool,
@@ -18,18 +18,17 @@ const BOM: &[u8] = &[0xef, 0xbb, 0xbf];
 impl Decoder {
     /// Chooses the decoding from the first bytes of the input.
     pub fn detect(first: &[u8]) -> (Decoder, &'static str) {
-        let decoder = |inner: Option<&'static encoding_rs::Encoding>| Decoder {
-            // encoding_rs drops the first UTF-16 BOM; any further ones decode
-            // to U+FEFF and are dropped as UTF-8 BOMs.
-            inner: inner.map(|e| e.new_decoder()),
+        // UTF-16 BOMs decode to U+FEFF, dropped as UTF-8 BOMs.
+        let decoder = |big_endian: Option<bool>| Decoder {
+            inner: big_endian.map(Utf16Stream::new),
             at_start: true,
             held: Vec::new(),
         };
         match first {
-            [0xff, 0xfe, ..] => (decoder(Some(UTF_16LE)), "UTF-16LE"),
-            [0xfe, 0xff, ..] => (decoder(Some(UTF_16BE)), "UTF-16BE"),
-            [a, 0, b, 0, ..] if *a != 0 && *b != 0 => (decoder(Some(UTF_16LE)), "UTF-16LE"),
-            [0, a, 0, b, ..] if *a != 0 && *b != 0 => (decoder(Some(UTF_16BE)), "UTF-16BE"),
+            [0xff, 0xfe, ..] => (decoder(Some(false)), "UTF-16LE"),
+            [0xfe, 0xff, ..] => (decoder(Some(true)), "UTF-16BE"),
+            [a, 0, b, 0, ..] if *a != 0 && *b != 0 => (decoder(Some(false)), "UTF-16LE"),
+            [0, a, 0, b, ..] if *a != 0 && *b != 0 => (decoder(Some(true)), "UTF-16BE"),
             [0xef, 0xbb, 0xbf, ..] => (decoder(None), "UTF-8 (BOM)"),
             _ => (decoder(None), "UTF-8"),
         }
@@ -52,7 +51,7 @@ impl Decoder {
             None if !self.at_start => Cow::Borrowed(data),
             None => Cow::Owned(self.strip_boms(data.to_vec(), false)),
             Some(dec) => {
-                let out = decode_with(dec, data, false);
+                let out = dec.decode(data, false);
                 Cow::Owned(self.strip_boms(out, false))
             }
         }
@@ -61,7 +60,7 @@ impl Decoder {
     pub fn finish(&mut self) -> Vec<u8> {
         let out = match &mut self.inner {
             None => Vec::new(),
-            Some(dec) => decode_with(dec, &[], true),
+            Some(dec) => dec.decode(&[], true),
         };
         self.strip_boms(out, true)
     }
@@ -85,16 +84,6 @@ impl Decoder {
         }
         rest.to_vec()
     }
-}
-
-fn decode_with(dec: &mut EncDecoder, data: &[u8], last: bool) -> Vec<u8> {
-    let cap = dec
-        .max_utf8_buffer_length(data.len())
-        .unwrap_or(data.len() * 3 + 16);
-    let mut out = vec![0u8; cap];
-    let (_, _, written, _) = dec.decode_to_utf8(data, &mut out, last);
-    out.truncate(written);
-    out
 }
 
 #[cfg(test)]

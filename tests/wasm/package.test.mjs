@@ -221,3 +221,15 @@ test('the TypeScript declarations name exactly the fields a result has', (t) => 
   }));
   check('Progress', [new wasm.Detector().progress()]);
 });
+
+// The page loads pkg/web's module before it can read anything: it stays under
+// 600 KB gzipped (issue 9). Linking encoding_rs's dispatch (a `Decoder`, or
+// `Encoding::decode*` on an encoding known only at run time) links every
+// encoding's tables and costs about 120 KB of it (src/input/utf16.rs,
+// third_party/evtx/PATCH.md).
+test('the page module stays under 600 KB gzipped', async () => {
+  const { gzipSync, constants } = await import('node:zlib');
+  const module = readFileSync(join(root, 'pkg/web/schtasks_detect_bg.wasm'));
+  const gzipped = gzipSync(module, { level: constants.Z_BEST_COMPRESSION }).length;
+  assert.ok(gzipped < 600_000, `pkg/web module: ${gzipped} bytes gzipped`);
+});

@@ -15,6 +15,7 @@
 //! which renders it. `tests` holds the two readings equal on every record of
 //! `../shared/data`.
 
+use crate::input::utf16::{push_ascii_units, utf16_strict};
 use crate::record::{GateBuffer, RawRecord};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -596,50 +597,9 @@ fn units_before_nul(bytes: &[u8]) -> usize {
 fn write_utf16_until_nul(bytes: &[u8], out: &mut String) -> Read<()> {
     let text = &bytes[..2 * units_before_nul(bytes)];
     if !push_ascii_units(text, out) {
-        let decoded = encoding_rs::UTF_16LE
-            .decode_without_bom_handling_and_without_replacement(text)
-            .ok_or(Unsupported)?;
-        out.push_str(&decoded);
+        out.push_str(&utf16_strict(text).ok_or(Unsupported)?);
     }
     Ok(())
-}
-
-/// Appends UTF-16LE `units` to `out` when every one is ASCII; `false`
-/// (nothing appended) otherwise. Nearly every string of a Windows event,
-/// and every name of its templates, is ASCII: its units are narrowed as
-/// they are, a block at a time (both loops vectorise), without a decoder's
-/// set-up, which cost more than decoding such short strings.
-fn push_ascii_units(units: &[u8], out: &mut String) -> bool {
-    // Any unit's high byte, or its low byte's top bit: not ASCII.
-    const NOT_ASCII: u64 = 0xff80_ff80_ff80_ff80;
-    let mut words = units.chunks_exact(8);
-    let mut seen = 0u64;
-    for word in &mut words {
-        seen |= u64::from_le_bytes(word.try_into().unwrap_or_default());
-    }
-    for unit in words.remainder().chunks_exact(2) {
-        seen |= u64::from(u16::from_le_bytes([unit[0], unit[1]]));
-    }
-    if seen & NOT_ASCII != 0 {
-        return false;
-    }
-    // Narrowed a block at a time into a buffer on the stack and appended as
-    // the ASCII text it is: pushing char by char (a capacity check and a
-    // UTF-8 branch each) was a tenth of the EVTX reading in wasm.
-    let start = out.len();
-    let mut narrow = [0u8; 64];
-    for block in units.chunks(2 * narrow.len()) {
-        let len = block.len() / 2;
-        for (byte, unit) in narrow.iter_mut().zip(block.chunks_exact(2)) {
-            *byte = unit[0];
-        }
-        let Ok(text) = simdutf8::basic::from_utf8(&narrow[..len]) else {
-            out.truncate(start);
-            return false;
-        };
-        out.push_str(text);
-    }
-    true
 }
 
 const UPPER: &[u8; 16] = b"0123456789ABCDEF";
@@ -1067,13 +1027,7 @@ fn utf16(units: &[u8]) -> Option<String> {
     if push_ascii_units(units, &mut text) {
         return Some(text);
     }
-    char::decode_utf16(
-        units
-            .chunks_exact(2)
-            .map(|u| u16::from_le_bytes([u[0], u[1]])),
-    )
-    .collect::<Result<String, _>>()
-    .ok()
+    utf16_strict(units)
 }
 
 /// Reads records of one chunk through their plans.
