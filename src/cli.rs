@@ -221,11 +221,12 @@ fn file_id(_: &std::fs::Metadata, path: &Path) -> Option<(u64, u64)> {
 /// file twice (by device and inode), so a link loop ends; it reads regular
 /// files only, noting FIFOs, sockets and devices (which may never end). An
 /// argument that is itself not a directory is read as given, even a FIFO.
-fn expand(arg: &Path, seen: &mut HashSet<(u64, u64)>) -> (Vec<PathBuf>, Vec<(String, String)>) {
+fn expand(arg: &Path, seen: &mut HashSet<(u64, u64)>) -> (Vec<Found>, Vec<(String, String)>) {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
-    if !arg.is_dir() {
-        if let Some(id) = std::fs::metadata(arg).ok().and_then(|m| file_id(&m, arg))
+    let meta = std::fs::metadata(arg).ok();
+    if !meta.as_ref().is_some_and(|m| m.is_dir()) {
+        if let Some(id) = meta.as_ref().and_then(|m| file_id(m, arg))
             && !seen.insert(id)
         {
             skipped.push((
@@ -233,7 +234,10 @@ fn expand(arg: &Path, seen: &mut HashSet<(u64, u64)>) -> (Vec<PathBuf>, Vec<(Str
                 "already read (the same file by another path)".into(),
             ));
         } else {
-            files.push(arg.to_path_buf());
+            files.push(Found {
+                path: arg.to_path_buf(),
+                len: meta.map_or(0, |m| m.len()),
+            });
         }
         return (files, skipped);
     }
@@ -282,15 +286,26 @@ fn expand(arg: &Path, seen: &mut HashSet<(u64, u64)>) -> (Vec<PathBuf>, Vec<(Str
             ));
             continue;
         }
+        let len = meta.as_ref().map_or(0, |m| m.len());
         match meta.and_then(|m| file_id(&m, e.path())) {
             Some(id) if !seen.insert(id) => skipped.push((
                 show(e.path()),
                 "already read (the same file by another path)".into(),
             )),
-            _ => files.push(e.into_path()),
+            _ => files.push(Found {
+                path: e.into_path(),
+                len,
+            }),
         }
     }
     (files, skipped)
+}
+
+/// A file to read, with its length when it was found (the threads' jobs are
+/// sized from it, without asking the file system again).
+struct Found {
+    path: PathBuf,
+    len: u64,
 }
 
 fn show(path: &Path) -> String {
@@ -551,50 +566,23 @@ fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 fn read_parallel(
     det: &mut Detector,
     options: &Options,
-    files: &[PathBuf],
+    files: &[Found],
     threads: usize,
 ) -> Result<(), String> {
     let threads = threads.max(1);
     let (job_send, job_receive) = std::sync::mpsc::sync_channel::<(usize, Job)>(threads * 2);
     let job_receive = std::sync::Mutex::new(job_receive);
     let (send, receive) = std::sync::mpsc::channel::<(usize, Result<Partial, String>)>();
+    // Named, for debuggers and profilers (perf's `comm`).
+    let thread = |name: &str| std::thread::Builder::new().name(name.into());
     std::thread::scope(|scope| {
-        scope.spawn(move || {
-            // Pieces and jobs of about a quarter of each thread's share, so
-            // that the last ones end together; not under 256 KiB, where a
-            // job's own cost starts to show, nor over `PIECE_BYTES`.
-            let sizes: Vec<u64> = files
-                .iter()
-                .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
-                .collect();
-            let target = (sizes.iter().sum::<u64>() / (threads as u64 * 4))
-                .clamp(256 << 10, split::PIECE_BYTES as u64);
-            let (mut seq, mut batch, mut held) = (0, Vec::new(), 0);
-            let mut send = |job| {
-                seq += 1;
-                job_send.send((seq - 1, Job(job))).is_ok()
-            };
-            for (path, &len) in files.iter().zip(&sizes) {
-                let mut add = |unit, bytes| {
-                    batch.push(unit);
-                    held += bytes;
-                    held < target || {
-                        held = 0;
-                        send(std::mem::take(&mut batch))
-                    }
-                };
-                if !split_file(path, len, target, &mut add) {
-                    return;
-                }
-            }
-            if !batch.is_empty() {
-                send(batch);
-            }
-        });
-        for _ in 0..threads {
+        // Readers first: if one cannot start, the run goes on with those that
+        // did; if none did, nothing waits for them.
+        let mut readers = 0;
+        for n in 0..threads {
             let send = send.clone();
             let job_receive = &job_receive;
-            scope.spawn(move || {
+            let reader = thread(&format!("reader-{n}")).spawn_scoped(scope, move || {
                 loop {
                     let next = job_receive.lock().map(|r| r.recv());
                     let Ok(Ok((i, job))) = next else { break };
@@ -603,6 +591,51 @@ fn read_parallel(
                     }
                 }
             });
+            match reader {
+                Ok(_) => readers += 1,
+                Err(_) if readers > 0 => break,
+                Err(e) => return Err(format!("cannot start a thread: {e}")),
+            }
+        }
+        let cutter = thread("cutter").spawn_scoped(scope, move || {
+            // Jobs of about a quarter of each thread's share of what is left,
+            // so that they get smaller towards the end and the last ones end
+            // together (the cost of a byte varies: a log dense in process
+            // creations costs more); not under 256 KiB, where a job's own
+            // cost starts to show, nor over `PIECE_BYTES`. Files are cut into
+            // pieces of a quarter of each thread's share of the whole.
+            let share = |bytes: u64| {
+                (bytes / (threads as u64 * 4)).clamp(256 << 10, split::PIECE_BYTES as u64)
+            };
+            let mut left: u64 = files.iter().map(|f| f.len).sum();
+            let piece_target = share(left);
+            let (mut seq, mut batch, mut held) = (0, Vec::new(), 0);
+            let mut send = |job| {
+                seq += 1;
+                job_send.send((seq - 1, Job(job))).is_ok()
+            };
+            for file in files {
+                let mut add = |unit, bytes| {
+                    batch.push(unit);
+                    held += bytes;
+                    held < share(left) || {
+                        left = left.saturating_sub(held);
+                        held = 0;
+                        send(std::mem::take(&mut batch))
+                    }
+                };
+                if !split_file(&file.path, file.len, piece_target, &mut add) {
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                send(batch);
+            }
+        });
+        // Without the cutter (its closure, the jobs' only sender, is
+        // dropped), the readers find no job and end.
+        if let Err(e) = cutter {
+            return Err(format!("cannot start a thread: {e}"));
         }
         drop(send);
         // Merge in input order; a piece read early waits for those before it.
@@ -792,7 +825,7 @@ pub fn run(
         for (path, why) in skipped {
             det.skip(&path, why);
         }
-        for path in files {
+        for Found { path, .. } in files {
             let name = path.to_string_lossy().to_string();
             match std::fs::File::open(&path) {
                 Ok(mut f) => read_into(&mut det, &name, &mut f, &mut flush),
