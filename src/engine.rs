@@ -336,6 +336,10 @@ impl Sink for Core {
         source::needs_record(gate)
     }
 
+    fn may_want(&mut self, first: &dyn crate::record::Fields) -> bool {
+        source::may_need_record(first)
+    }
+
     fn other_event(&mut self, _location: Location) {
         let f = self.file();
         f.records += 1;

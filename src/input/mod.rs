@@ -40,6 +40,14 @@ pub trait Sink {
     fn wants(&mut self, _gate: &dyn Fields) -> bool {
         true
     }
+    /// Asked before `wants` by a reader that can read a record's gate in two
+    /// steps. `first` holds only the members `source::FIRST_GATE_FIELDS`
+    /// names; `false` declines the event as `wants` would, so the reader
+    /// passes over it without reading its other gate fields. Must be true
+    /// wherever `wants` could be.
+    fn may_want(&mut self, _first: &dyn Fields) -> bool {
+        true
+    }
     /// An event read whole and valid, that `wants` declined: counted, not built.
     fn other_event(&mut self, _location: Location) {}
     /// A record that `wants` took, read with only the members a mapper reads

@@ -18,9 +18,12 @@ impl SourceMapper for CimForm {
     }
 
     fn claims(&self, r: &dyn Fields) -> bool {
-        r.event_id().is_none()
-            && r.get("event_simpleName").is_none()
-            && (get(r, "process").is_some() || get(r, "process_name").is_some())
+        self.may_claim(r) && (get(r, "process").is_some() || get(r, "process_name").is_some())
+    }
+
+    /// Events of a source's own shape are not in CIM form.
+    fn may_claim(&self, first: &dyn Fields) -> bool {
+        first.event_id().is_none() && first.get("event_simpleName").is_none()
     }
 
     fn map(&self, r: &RawRecord) -> CimEvent {

@@ -43,6 +43,11 @@ impl SourceMapper for CrowdStrike {
             .is_some_and(|n| PROCESS_EVENTS.contains(&n.trim()))
     }
 
+    /// `event_simpleName` is one of `FIRST_GATE_FIELDS`: this is `claims`.
+    fn may_claim(&self, first: &dyn Fields) -> bool {
+        self.claims(first)
+    }
+
     /// The CrowdStrike FDR add-on's mapping (CIM-PROCESSES.md §2), except the
     /// image and command-line trio, read as security_content's data-source
     /// definition reads them (the README's deviations).

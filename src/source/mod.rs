@@ -43,6 +43,10 @@ pub trait SourceMapper: Sync {
     fn source(&self) -> Source;
     /// True when the record is this source's process-creation event.
     fn claims(&self, record: &dyn Fields) -> bool;
+    /// False when `first`, which holds only the members
+    /// `FIRST_GATE_FIELDS` names, already says this source cannot claim the
+    /// record: `claims` is never true where this is false.
+    fn may_claim(&self, first: &dyn Fields) -> bool;
     /// The CIM fields as the source's Splunk add-on extracts them, before the
     /// data model's defaults (`CimEvent::apply_defaults`).
     fn map(&self, record: &RawRecord) -> CimEvent;
@@ -167,6 +171,25 @@ pub fn is_mapper_field(name: &str) -> bool {
         || cim::Field::from_name(name.strip_prefix("Processes.").unwrap_or(name)).is_some()
 }
 
+/// The gate fields that rule most events out on their own: the event id's
+/// names (each Windows source claims one id), and those a source or the
+/// CrowdStrike host table reads without one. An EVTX record's other gate
+/// fields (its channel, provider, image ...) are read only when these leave
+/// it possible (`may_need_record`); most records are other event ids.
+pub const FIRST_GATE_FIELDS: &[&str] = &[
+    "EventID",
+    "EventCode",
+    "event_id",
+    "event_simpleName",
+    "aid",
+    "ComputerName",
+];
+
+/// Is `name` one of `FIRST_GATE_FIELDS`?
+pub fn is_first_gate_field(name: &str) -> bool {
+    FIRST_GATE_FIELDS.contains(&name)
+}
+
 /// Is `name` one of `GATE_FIELDS`?
 pub fn is_gate_field(name: &str) -> bool {
     GATE_FIELDS.contains(&name)
@@ -176,6 +199,14 @@ pub fn is_gate_field(name: &str) -> bool {
 /// name a CrowdStrike host? `gate` may hold only `GATE_FIELDS`.
 pub fn needs_record(gate: &dyn Fields) -> bool {
     crowdstrike::aid_name(gate).is_some() || is_process_creation(gate)
+}
+
+/// Could the run need this event whole? `first` may hold only
+/// `FIRST_GATE_FIELDS`; false only where `needs_record` is false whatever
+/// the other gate fields hold (`tests/gate.rs` checks it on every corpus
+/// event).
+pub fn may_need_record(first: &dyn Fields) -> bool {
+    crowdstrike::aid_name(first).is_some() || SOURCES.iter().any(|m| m.may_claim(first))
 }
 
 /// Does some source claim this event as a process creation? `gate` may hold
@@ -275,20 +306,28 @@ fn field_is(record: &dyn Fields, names: &[&str], value: &str) -> bool {
 /// A Windows event `id` logged to `channel` by `provider`. Records that carry
 /// neither name (CSV or flat exports) are recognised by `own_fields`, which
 /// only that event has.
-fn windows_event(
-    r: &dyn Fields,
+struct WindowsEvent {
     id: u32,
-    channel: &str,
-    provider: &str,
-    own_fields: &[&str],
-) -> bool {
-    if r.event_id() != Some(id) {
-        return false;
+    channel: &'static str,
+    provider: &'static str,
+    own_fields: &'static [&'static str],
+}
+
+impl WindowsEvent {
+    fn claims(&self, r: &dyn Fields) -> bool {
+        if !self.may_claim(r) {
+            return false;
+        }
+        if r.first(CHANNEL).is_some() || r.first(PROVIDER).is_some() {
+            return field_is(r, CHANNEL, self.channel) || field_is(r, PROVIDER, self.provider);
+        }
+        self.own_fields.iter().all(|f| r.get(f).is_some())
     }
-    if r.first(CHANNEL).is_some() || r.first(PROVIDER).is_some() {
-        return field_is(r, CHANNEL, channel) || field_is(r, PROVIDER, provider);
+
+    /// The event id alone (one of `FIRST_GATE_FIELDS`'s names) decides no.
+    fn may_claim(&self, first: &dyn Fields) -> bool {
+        first.event_id() == Some(self.id)
     }
-    own_fields.iter().all(|f| r.get(f).is_some())
 }
 
 /// The channel and provider fields, under the names the containers give them.
@@ -330,5 +369,71 @@ mod tests {
         assert_eq!(escape_xml_text("<é&&日本>"), "&lt;é&amp;&amp;日本&gt;");
         assert_eq!(escape_xml_text("日本 > nul"), "日本 &gt; nul");
         assert_eq!(escape_xml_text("no marks"), "no marks");
+    }
+
+    /// The gate's first step rules out only what the whole gate declines,
+    /// on shapes the corpus may lack: every event-id name, ids as text with
+    /// spaces, CrowdStrike and CIM events with or without an id, host names.
+    #[test]
+    fn the_first_gate_step_rules_out_only_what_the_gate_declines() {
+        let sysmon = [("Channel", sysmon::CHANNEL_NAME), ("Image", "C:\\a.exe")];
+        // The fields; whether the gate takes the event; whether the first
+        // step leaves it possible.
+        type Case<'a> = (&'a [(&'a str, &'a str)], bool, bool);
+        let cases: &[Case] = &[
+            (&[("EventID", "1"), sysmon[0], sysmon[1]], true, true),
+            (&[("EventCode", " 1 "), sysmon[0], sysmon[1]], true, true),
+            (
+                &[("event_id", "4688"), ("NewProcessName", "C:\\a.exe")],
+                true,
+                true,
+            ),
+            (
+                &[("EventID", "4688"), ("Channel", "Application")],
+                false,
+                true,
+            ),
+            (&[("EventID", "3"), sysmon[0], sysmon[1]], false, false),
+            (
+                &[("EventID", ""), ("EventCode", "1"), sysmon[0]],
+                true,
+                true,
+            ),
+            (&[("EventID", "x"), sysmon[0], sysmon[1]], false, true),
+            (
+                &[("event_simpleName", "ProcessRollup2"), ("EventID", "7")],
+                true,
+                true,
+            ),
+            (
+                &[("event_simpleName", "DnsRequest"), ("process", "a.exe")],
+                false,
+                false,
+            ),
+            (
+                &[("aid", "a1"), ("ComputerName", "h"), ("EventID", "7")],
+                true,
+                true,
+            ),
+            (&[("process", "a.exe")], true, true),
+            (
+                &[("Processes.process_name", "a.exe"), ("EventID", "9")],
+                false,
+                false,
+            ),
+            (&[("Channel", sysmon::CHANNEL_NAME)], false, true),
+        ];
+        for &(fields, needed, may) in cases {
+            let mut whole = RawRecord::new(Default::default());
+            let mut first = RawRecord::new(Default::default());
+            for &(k, v) in fields {
+                whole.insert(k, v);
+                if is_first_gate_field(k) {
+                    first.insert(k, v);
+                }
+            }
+            assert_eq!(needs_record(&whole), needed, "{fields:?}");
+            assert_eq!(may_need_record(&first), may, "{fields:?}");
+        }
     }
 }

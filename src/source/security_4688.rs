@@ -4,13 +4,21 @@
 use super::cim::Field;
 use super::sysmon::{COMPUTER, SYSTEM_TIME, record_id, short_host, windows_text, writer_sid};
 use super::{
-    CimEvent, Source, SourceMapper, escape_owned, escape_xml_text, name_windows, windows_event,
+    CimEvent, Source, SourceMapper, WindowsEvent, escape_owned, escape_xml_text, name_windows,
 };
 use crate::record::{Fields, RawRecord};
 
 pub struct Security4688;
 
 pub const PROVIDER_NAME: &str = "Microsoft-Windows-Security-Auditing";
+
+/// A new process has been created.
+const EVENT: WindowsEvent = WindowsEvent {
+    id: 4688,
+    channel: "Security",
+    provider: PROVIDER_NAME,
+    own_fields: &["NewProcessName"],
+};
 
 /// Rule Pw, the Windows add-on's `process`: a command line whose first token
 /// holds a `\\` is kept whole; otherwise `NewProcessName` (quoted when it
@@ -62,7 +70,11 @@ impl SourceMapper for Security4688 {
     }
 
     fn claims(&self, r: &dyn Fields) -> bool {
-        windows_event(r, 4688, "Security", PROVIDER_NAME, &["NewProcessName"])
+        EVENT.claims(r)
+    }
+
+    fn may_claim(&self, first: &dyn Fields) -> bool {
+        EVENT.may_claim(first)
     }
 
     fn map(&self, r: &RawRecord) -> CimEvent {

@@ -1,13 +1,21 @@
 //! Sysmon EventID 1 (Process Create), as the Splunk Add-on for Sysmon maps it.
 
 use super::cim::Field;
-use super::{CimEvent, Source, SourceMapper, escape_xml_text, name_sysmon, windows_event};
+use super::{CimEvent, Source, SourceMapper, WindowsEvent, escape_xml_text, name_sysmon};
 use crate::record::{Fields, RawRecord};
 
 pub struct Sysmon;
 
 pub const CHANNEL_NAME: &str = "Microsoft-Windows-Sysmon/Operational";
 pub const PROVIDER_NAME: &str = "Microsoft-Windows-Sysmon";
+
+/// Process Create.
+const EVENT: WindowsEvent = WindowsEvent {
+    id: 1,
+    channel: CHANNEL_NAME,
+    provider: PROVIDER_NAME,
+    own_fields: &["ProcessGuid", "Image"],
+};
 
 /// Field names of the computer, the system time and the record number across
 /// containers (EVTX/XML `Computer`, NXLog/OTRF `Hostname`, Winlogbeat ...).
@@ -65,7 +73,11 @@ impl SourceMapper for Sysmon {
     }
 
     fn claims(&self, r: &dyn Fields) -> bool {
-        windows_event(r, 1, CHANNEL_NAME, PROVIDER_NAME, &["ProcessGuid", "Image"])
+        EVENT.claims(r)
+    }
+
+    fn may_claim(&self, first: &dyn Fields) -> bool {
+        EVENT.may_claim(first)
     }
 
     fn map(&self, r: &RawRecord) -> CimEvent {

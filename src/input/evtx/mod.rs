@@ -264,8 +264,8 @@ impl Frame {
     }
 }
 
-/// A record read from its template's values: only its gate fields when they
-/// say the run does not want it, whole otherwise.
+/// A record read from its template's values: only its gate fields (or the
+/// first of them) when they say the run does not want it, whole otherwise.
 fn read_direct(
     direct: &mut template::Reader<'_>,
     frame: &Frame,
@@ -274,7 +274,9 @@ fn read_direct(
     rendered: &mut dyn FnMut() -> Result<RawRecord, String>,
 ) -> Result<(), template::Unsupported> {
     let record = direct.record_at(frame.binxml, frame.binxml_len)?;
-    if !sink.wants(direct.gate(&record)?) {
+    // The event id first: most records are ruled out by it, their other
+    // gate fields (channel, provider, image ...) left unread.
+    if !sink.may_want(direct.first_gate(&record)?) || !sink.wants(direct.gate(&record)?) {
         sink.other_event(rloc.clone());
         direct.release(record);
         return Ok(());

@@ -99,6 +99,8 @@ impl Field {
 /// Which of a record's fields a reading writes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Select {
+    /// `source::FIRST_GATE_FIELDS`.
+    FirstGate,
     /// `source::GATE_FIELDS`.
     Gate,
     /// What the mappers read (`source::is_mapper_field`).
@@ -155,6 +157,9 @@ enum Parent {
 #[derive(Debug)]
 pub struct Plan {
     ops: Vec<Op>,
+    /// The ops the gate's first step needs: those of
+    /// `source::FIRST_GATE_FIELDS`, and splices.
+    first_gate: Vec<usize>,
     /// The ops the gate needs: those of `source::GATE_FIELDS`, and splices.
     gate: Vec<usize>,
     /// The ops the mappers need: those of their fields, and splices.
@@ -701,6 +706,7 @@ impl Plan {
         }
         let mut plan = Plan {
             ops: Vec::new(),
+            first_gate: Vec::new(),
             gate: Vec::new(),
             mapped: Vec::new(),
             roots: Vec::new(),
@@ -892,6 +898,7 @@ impl Plan {
                 .map(|(i, _)| i)
                 .collect()
         };
+        self.first_gate = ops(|f| f.gate.is_some_and(crate::source::is_first_gate_field));
         self.gate = ops(|f| f.gate.is_some());
         self.mapped = ops(|f| f.mapped);
         self
@@ -1078,9 +1085,20 @@ impl<'a> Reader<'a> {
     /// reading would give them, in a buffer reused from record to record
     /// (every record's gate is read, most only to be passed over).
     pub fn gate(&mut self, record: &Record<'a>) -> Read<&GateBuffer> {
+        self.gate_of(record, Select::Gate)
+    }
+
+    /// The first step of the gate: only the fields of
+    /// `source::FIRST_GATE_FIELDS`, which rule most records out (`gate`
+    /// reads them again with the rest, for the records they leave).
+    pub fn first_gate(&mut self, record: &Record<'a>) -> Read<&GateBuffer> {
+        self.gate_of(record, Select::FirstGate)
+    }
+
+    fn gate_of(&mut self, record: &Record<'a>, select: Select) -> Read<&GateBuffer> {
         let mut gate = std::mem::take(&mut self.gate);
         gate.clear();
-        let read = self.read(record, Select::Gate, &mut |field, value| {
+        let read = self.read(record, select, &mut |field, value| {
             gate.push(&field.name, value)
         });
         self.gate = gate;
@@ -1150,6 +1168,7 @@ impl Run<'_, '_> {
     fn ops(&mut self, plan: &Plan, values: &[Value<'_>], nested: bool) -> Read<()> {
         self.visited += plan.ops.len();
         let some = match self.select {
+            Select::FirstGate => &plan.first_gate,
             Select::Gate => &plan.gate,
             Select::Mapped => &plan.mapped,
             Select::All => {
