@@ -754,7 +754,7 @@ pub(crate) fn event_shape(event: &Map<String, Value>, rec: &mut RawRecord) {
             if let Some(s) = text_of(v)
                 && !matches!(v, Value::Object(o) if !o.contains_key("#text"))
             {
-                rec.insert(k.clone(), s);
+                rec.insert(k, s);
             }
         }
     }
@@ -766,7 +766,7 @@ pub(crate) fn event_shape(event: &Map<String, Value>, rec: &mut RawRecord) {
             if let Value::Object(inner) = v {
                 for (k, v) in inner {
                     if let Some(s) = text_of(v) {
-                        rec.insert(k.clone(), s);
+                        rec.insert(k, s);
                     }
                 }
             }
@@ -805,7 +805,7 @@ fn data_fields(data: &Map<String, Value>, rec: &mut RawRecord) {
             continue;
         }
         if let Some(s) = text_of(v) {
-            rec.insert(k.clone(), s);
+            rec.insert(k, s);
         }
     }
 }
@@ -886,10 +886,10 @@ mod rendered {
                         if let Some((attr, field)) = wanted
                             && let Some((_, v)) = child.attributes.iter().find(|(k, _)| k == attr)
                         {
-                            rec.insert(field, v.clone());
+                            rec.insert(field, v);
                         }
                         if let Some(text) = child.text {
-                            rec.insert(key.into_owned(), text);
+                            rec.insert(&key, text);
                         }
                     }
                     (Part::EventData, "#attributes") => {
@@ -909,7 +909,7 @@ mod rendered {
                     }
                     (Part::EventData, _) | (Part::UserDataChild, _) => {
                         if let Some(text) = m.next_value::<TextOf>()?.0 {
-                            rec.insert(key.into_owned(), text);
+                            rec.insert(&key, text);
                         }
                     }
                     (Part::UserData, _) => m.next_value_seed(Members(rec, Part::UserDataChild))?,

@@ -424,12 +424,12 @@ pub fn parse_event(text: &str, location: Location) -> Result<RawRecord, String> 
                 let parent = path.last().map(String::as_str).unwrap_or("");
                 if name == "Data" && parent == "EventData" {
                     if let Some(n) = data_name.take() {
-                        rec.insert(n, std::mem::take(&mut value));
+                        rec.insert(n, &value);
                     }
                 } else if !had_child && (parent == "System" || path.iter().any(|p| p == "UserData"))
                 {
                     // Leaf elements of System and UserData are fields by name.
-                    rec.insert(name, std::mem::take(&mut value));
+                    rec.insert(name, &value);
                 }
                 value.clear();
                 had_child = true;
