@@ -321,6 +321,14 @@ const READ_SIZE: usize = 64 << 10;
 /// not mind.
 const FIRST_READ: usize = 4 << 10;
 
+/// The smallest job the threads share: below it, a job's own cost (a
+/// detector, its partial result, a merge, two wake-ups) starts to show.
+const MIN_JOB: u64 = 256 << 10;
+
+/// Files this small are read whole, whatever the pieces' size: two jobs'
+/// worth at the least.
+const MIN_SPLIT: u64 = 2 * MIN_JOB;
+
 /// Reads one input into the detector; `after` runs after each piece (stream
 /// output) and returns `false` when the output is gone. Reading stops then,
 /// and once the content is known to be unreadable, so an endless stream
@@ -479,68 +487,129 @@ fn push_all(det: &mut Detector, reader: &mut dyn Read, first_read: usize) -> u64
     read
 }
 
-/// Cuts `path`, of `len` bytes, into pieces of about `target` bytes (see
-/// `input::split`), handing each to `send` with its size as it is found;
-/// `false` when the workers are gone. Only the bounds are found here, and
-/// only the bytes around them are read: each worker reads its own piece, in
-/// small reads that stay in its cache. EVTX is cut at chunks, from the
-/// length alone; JSON at the first cut past each piece's worth of bytes, its
-/// pieces' lines counted by their workers from their own start (merging puts
-/// them in place: `Detector::begin_piece`).
-fn split_file(path: &Path, len: u64, target: u64, send: &mut dyn FnMut(Unit, u64) -> bool) -> bool {
-    let whole = || Unit::Whole(path.to_path_buf());
-    if len <= target.max(1 << 20) {
-        return send(whole(), len);
-    }
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return send(whole(), len);
-    };
-    let mut block = vec![0u8; 64 << 10];
-    let n = read_full(&mut file, &mut block).unwrap_or(0);
-    let Some(format) = split::splittable(&block[..n]) else {
-        return send(whole(), len);
-    };
-    let mut piece = |b: Bounds| {
-        let unit = Unit::Piece {
-            path: path.to_path_buf(),
-            at: b.at,
-            len: b.cut.then_some(b.len),
-            cut: b.cut,
-        };
-        send(unit, b.len)
-    };
-    if format == crate::input::Format::Json {
-        use std::io::{Seek, SeekFrom};
-        let mut cuts = split::SeekingCuts::new(len, target as usize);
-        let mut found = Vec::new();
-        while let Some(at) = cuts.wants() {
-            let read = file
-                .seek(SeekFrom::Start(at))
-                .and_then(|_| read_full(&mut file, &mut block));
-            match read {
-                Ok(n) => cuts.push(&block[..n], &mut found),
-                // The rest is one piece: its worker meets the error where it is.
-                Err(_) => break,
-            }
-            for b in found.drain(..) {
-                if !piece(b) {
-                    return false;
-                }
-            }
+/// One file's pieces, cut as they are asked for (see `input::split`): a
+/// small or unsplittable file is one piece, read whole. Only the bounds are
+/// found here, and only the bytes around them are read: each worker reads
+/// its own piece, in small reads that stay in its cache. EVTX is cut at
+/// chunks, from the length alone; JSON at the first cut past each piece's
+/// worth of bytes, its pieces' lines counted by their workers from their own
+/// start (merging puts them in place: `Detector::begin_piece`).
+enum FilePieces {
+    Whole(Option<(PathBuf, u64)>),
+    Json {
+        path: PathBuf,
+        file: std::fs::File,
+        block: Vec<u8>,
+        /// `None` once the last piece was given.
+        cuts: Option<split::SeekingCuts>,
+        found: std::collections::VecDeque<Bounds>,
+    },
+    Evtx {
+        path: PathBuf,
+        /// Bytes whose bounds are still to be found.
+        rest: u64,
+        cuts: Option<Cuts>,
+        found: std::collections::VecDeque<Bounds>,
+    },
+}
+
+impl FilePieces {
+    /// `path`, of `len` bytes, in pieces of about `target` bytes (to begin with).
+    fn new(path: &Path, len: u64, target: u64) -> FilePieces {
+        let whole = || FilePieces::Whole(Some((path.to_path_buf(), len)));
+        if len <= target.max(MIN_SPLIT) {
+            return whole();
         }
-        return piece(cuts.finish());
+        let Ok(mut file) = std::fs::File::open(path) else {
+            return whole();
+        };
+        let mut block = vec![0u8; READ_SIZE];
+        let n = read_full(&mut file, &mut block).unwrap_or(0);
+        let path = path.to_path_buf();
+        let found = Default::default();
+        match split::splittable(&block[..n]) {
+            Some(crate::input::Format::Json) => FilePieces::Json {
+                path,
+                file,
+                block,
+                cuts: Some(split::SeekingCuts::new(len, target as usize)),
+                found,
+            },
+            Some(format) => FilePieces::Evtx {
+                path,
+                rest: len,
+                cuts: Some(Cuts::new(format, target as usize)),
+                found,
+            },
+            None => whole(),
+        }
     }
-    // EVTX: the chunks' bounds from the length alone.
-    let mut cuts = Cuts::new(format, target as usize);
-    let mut bounds = Vec::new();
-    let mut rest = len;
-    while rest > 0 {
-        let step = rest.min(block.len() as u64);
-        cuts.skip(step, &mut bounds);
-        rest -= step;
+
+    /// The next piece and its size; those not yet searched for aimed at
+    /// `target` bytes (smaller as the work ends, so that the last pieces of
+    /// a large file are small too).
+    fn next(&mut self, target: u64) -> Option<(Unit, u64)> {
+        let unit = |path: &Path, b: Bounds| {
+            let unit = Unit::Piece {
+                path: path.to_path_buf(),
+                at: b.at,
+                len: b.cut.then_some(b.len),
+                cut: b.cut,
+            };
+            (unit, b.len)
+        };
+        match self {
+            FilePieces::Whole(whole) => whole.take().map(|(p, len)| (Unit::Whole(p), len)),
+            FilePieces::Json {
+                path,
+                file,
+                block,
+                cuts,
+                found,
+            } => loop {
+                if let Some(b) = found.pop_front() {
+                    return Some(unit(path, b));
+                }
+                let c = cuts.as_mut()?;
+                c.set_target(target as usize);
+                let read = c.wants().map(|at| {
+                    use std::io::{Seek, SeekFrom};
+                    file.seek(SeekFrom::Start(at))
+                        .and_then(|_| read_full(file, block))
+                });
+                match read {
+                    Some(Ok(n)) => {
+                        let mut bounds = Vec::new();
+                        c.push(&block[..n], &mut bounds);
+                        found.extend(bounds);
+                    }
+                    // The end; or a read error, and the rest is one piece:
+                    // its worker meets the error where it is.
+                    None | Some(Err(_)) => return cuts.take().map(|c| unit(path, c.finish())),
+                }
+            },
+            FilePieces::Evtx {
+                path,
+                rest,
+                cuts,
+                found,
+            } => loop {
+                if let Some(b) = found.pop_front() {
+                    return Some(unit(path, b));
+                }
+                let c = cuts.as_mut()?;
+                c.set_target(target as usize);
+                if *rest == 0 {
+                    return cuts.take().map(|c| unit(path, c.finish()));
+                }
+                let step = (*rest).min(READ_SIZE as u64);
+                let mut bounds = Vec::new();
+                c.skip(step, &mut bounds);
+                *rest -= step;
+                found.extend(bounds);
+            },
+        }
     }
-    bounds.push(cuts.finish());
-    bounds.into_iter().all(piece)
 }
 
 /// Reads until `buf` is full or the input ends.
@@ -557,12 +626,88 @@ fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Reads `files` on up to `threads` threads: small files whole, larger EVTX
-/// and JSON files in pieces cut at record boundaries (`input::split`), each
-/// with a detector of its own; what they gathered is merged in input order
-/// as it comes, so the results are those of one detector reading the files
-/// one by one, byte for byte. One thread cuts; at most two pieces per
-/// worker wait, so memory stays bounded whatever the input size.
+/// The jobs of a parallel run, cut as readers ask for them: readers never
+/// wait for a thread to hand them work (a reader woken by another thread was
+/// often queued behind a busy one for milliseconds). Jobs are about a
+/// quarter of each thread's share of what is left, so that they get smaller
+/// towards the end and the last ones end together (the cost of a byte
+/// varies: a log dense in process creations costs more); not under
+/// `MIN_JOB`, where a job's own cost starts to show, nor over `PIECE_BYTES`.
+/// Small files go together, so that a folder of small logs is not a
+/// detector, a partial, a merge and a wake-up each.
+struct JobSource<'f> {
+    files: std::slice::Iter<'f, Found>,
+    /// The file being cut.
+    current: Option<FilePieces>,
+    /// Bytes not yet in a job.
+    left: u64,
+    threads: u64,
+    /// The next job's number, and how many were merged.
+    next: usize,
+    merged: usize,
+    /// No more jobs: a merge failed.
+    stopped: bool,
+}
+
+impl<'f> JobSource<'f> {
+    fn new(files: &'f [Found], threads: usize) -> JobSource<'f> {
+        JobSource {
+            files: files.iter(),
+            current: None,
+            left: files.iter().map(|f| f.len).sum(),
+            threads: threads.max(1) as u64,
+            next: 0,
+            merged: 0,
+            stopped: false,
+        }
+    }
+
+    /// Jobs a reader may take past the last merged one: the partial results
+    /// waiting to be merged in order stay few, whatever the input size.
+    fn ahead(&self) -> usize {
+        self.threads as usize * 4
+    }
+
+    fn share(&self) -> u64 {
+        (self.left / (self.threads * 4)).clamp(MIN_JOB, split::PIECE_BYTES as u64)
+    }
+
+    /// The next job and its number; `None` once there is none.
+    fn next_job(&mut self) -> Option<(usize, Job)> {
+        if self.stopped {
+            return None;
+        }
+        let share = self.share();
+        let (mut units, mut held) = (Vec::new(), 0);
+        while held < share {
+            if let Some((unit, bytes)) = self.current.as_mut().and_then(|p| p.next(share)) {
+                units.push(unit);
+                held += bytes;
+                continue;
+            }
+            let Some(file) = self.files.next() else {
+                break;
+            };
+            self.current = Some(FilePieces::new(&file.path, file.len, share));
+        }
+        if units.is_empty() {
+            return None;
+        }
+        self.left = self.left.saturating_sub(held);
+        self.next += 1;
+        Some((self.next - 1, Job(units)))
+    }
+}
+
+/// Reads `files` on up to `threads` threads, this one among them: small
+/// files whole, larger EVTX and JSON files in pieces cut at record
+/// boundaries (`input::split`), each job with a detector of its own; what
+/// they gathered is merged in input order as it comes, so the results are
+/// those of one detector reading the files one by one, byte for byte. Jobs
+/// hold bounds, not bytes, and no thread takes a job more than
+/// `JobSource::ahead` past the merged ones, so memory stays bounded
+/// whatever the input size. A thread that cannot start leaves its share to
+/// the others.
 fn read_parallel(
     det: &mut Detector,
     options: &Options,
@@ -570,22 +715,32 @@ fn read_parallel(
     threads: usize,
 ) -> Result<(), String> {
     let threads = threads.max(1);
-    let (job_send, job_receive) = std::sync::mpsc::sync_channel::<(usize, Job)>(threads * 2);
-    let job_receive = std::sync::Mutex::new(job_receive);
+    let jobs = std::sync::Mutex::new(JobSource::new(files, threads));
+    // Signalled when a merge lets readers that were too far ahead go on.
+    let merged = std::sync::Condvar::new();
     let (send, receive) = std::sync::mpsc::channel::<(usize, Result<Partial, String>)>();
     // Named, for debuggers and profilers (perf's `comm`).
     let thread = |name: &str| std::thread::Builder::new().name(name.into());
+    // Readers that began to run, counted (see below).
+    let started = (std::sync::Mutex::new(0), std::sync::Condvar::new());
     std::thread::scope(|scope| {
-        // Readers first: if one cannot start, the run goes on with those that
-        // did; if none did, nothing waits for them.
         let mut readers = 0;
-        for n in 0..threads {
+        for n in 1..threads {
             let send = send.clone();
-            let job_receive = &job_receive;
+            let (jobs, merged, started) = (&jobs, &merged, &started);
             let reader = thread(&format!("reader-{n}")).spawn_scoped(scope, move || {
+                if let Ok(mut count) = started.0.lock() {
+                    *count += 1;
+                }
+                started.1.notify_one();
                 loop {
-                    let next = job_receive.lock().map(|r| r.recv());
-                    let Ok(Ok((i, job))) = next else { break };
+                    let next = jobs.lock().and_then(|mut source| {
+                        while !source.stopped && source.next >= source.merged + source.ahead() {
+                            source = merged.wait(source)?;
+                        }
+                        Ok(source.next_job())
+                    });
+                    let Ok(Some((i, job))) = next else { break };
                     if send.send((i, job.run(options))).is_err() {
                         break;
                     }
@@ -593,69 +748,70 @@ fn read_parallel(
             });
             match reader {
                 Ok(_) => readers += 1,
-                Err(_) if readers > 0 => break,
-                Err(e) => return Err(format!("cannot start a thread: {e}")),
+                Err(_) => break,
             }
-        }
-        let cutter = thread("cutter").spawn_scoped(scope, move || {
-            // Jobs of about a quarter of each thread's share of what is left,
-            // so that they get smaller towards the end and the last ones end
-            // together (the cost of a byte varies: a log dense in process
-            // creations costs more); not under 256 KiB, where a job's own
-            // cost starts to show, nor over `PIECE_BYTES`. Files are cut into
-            // pieces of a quarter of each thread's share of the whole.
-            let share = |bytes: u64| {
-                (bytes / (threads as u64 * 4)).clamp(256 << 10, split::PIECE_BYTES as u64)
-            };
-            let mut left: u64 = files.iter().map(|f| f.len).sum();
-            let piece_target = share(left);
-            let (mut seq, mut batch, mut held) = (0, Vec::new(), 0);
-            let mut send = |job| {
-                seq += 1;
-                job_send.send((seq - 1, Job(job))).is_ok()
-            };
-            for file in files {
-                let mut add = |unit, bytes| {
-                    batch.push(unit);
-                    held += bytes;
-                    held < share(left) || {
-                        left = left.saturating_sub(held);
-                        held = 0;
-                        send(std::mem::take(&mut batch))
-                    }
-                };
-                if !split_file(&file.path, file.len, piece_target, &mut add) {
-                    return;
-                }
-            }
-            if !batch.is_empty() {
-                send(batch);
-            }
-        });
-        // Without the cutter (its closure, the jobs' only sender, is
-        // dropped), the readers find no job and end.
-        if let Err(e) = cutter {
-            return Err(format!("cannot start a thread: {e}"));
         }
         drop(send);
-        // Merge in input order; a piece read early waits for those before it.
-        // After a failure the rest is drained, so that no thread waits forever.
+        // Before its first job, this thread waits for the readers to run: a
+        // new thread can be queued behind the one that started it (on a
+        // 2-core machine, for milliseconds in one run of three) when that
+        // one goes straight on to read.
+        if let Ok(count) = started.0.lock() {
+            drop(started.1.wait_while(count, |count| *count < readers));
+        }
+        // This thread reads too (a thread it woke to read could wait for a
+        // CPU for milliseconds), and merges between its jobs, in input
+        // order: a piece read early waits for those before it. After a
+        // failure, no more jobs are taken and the rest is drained.
         let mut waiting = std::collections::BTreeMap::new();
         let mut turn = 0;
         let mut outcome = Ok(());
-        for (i, partial) in receive {
+        let mut merge_ready = |waiting: &mut std::collections::BTreeMap<_, _>| {
             if outcome.is_err() {
-                continue;
+                waiting.clear();
             }
-            waiting.insert(i, partial);
             while let Some(p) = waiting.remove(&turn) {
                 turn += 1;
-                if let Err(e) = p.and_then(|p| det.merge(p)) {
+                if let Err(e) = Result::and_then(p, |p| det.merge(p)) {
                     outcome = Err(e);
                     break;
                 }
             }
+            if let Ok(mut source) = jobs.lock() {
+                source.merged = turn;
+                source.stopped |= outcome.is_err();
+            }
+            merged.notify_all();
+        };
+        loop {
+            waiting.extend(receive.try_iter());
+            merge_ready(&mut waiting);
+            let next = jobs.lock().map(|mut source| {
+                if source.next >= source.merged + source.ahead() {
+                    Err(())
+                } else {
+                    Ok(source.next_job())
+                }
+            });
+            match next {
+                Ok(Ok(Some((i, job)))) => {
+                    waiting.insert(i, job.run(options));
+                }
+                // Too far ahead: the job to merge next is another thread's.
+                Ok(Err(())) => match receive.recv() {
+                    Ok((i, p)) => {
+                        waiting.insert(i, p);
+                    }
+                    Err(_) => break,
+                },
+                Ok(Ok(None)) | Err(_) => break,
+            }
         }
+        for (i, p) in receive {
+            waiting.insert(i, p);
+            merge_ready(&mut waiting);
+        }
+        merge_ready(&mut waiting);
         outcome
     })
 }
@@ -1092,11 +1248,12 @@ mod tests {
         path
     }
 
-    /// The pieces `split_file` cuts a file into: (offset, length, cut).
+    /// The pieces `FilePieces` cuts a file into: (offset, length, cut).
     fn json_pieces(path: &Path, target: u64) -> Vec<(u64, u64, bool)> {
         let len = std::fs::metadata(path).unwrap().len();
         let mut got = Vec::new();
-        split_file(path, len, target, &mut |unit, bytes| {
+        let mut pieces = FilePieces::new(path, len, target);
+        while let Some((unit, bytes)) = pieces.next(target) {
             match unit {
                 Unit::Piece { at, len, cut, .. } => {
                     assert_eq!(at.line, 0, "lines are the workers' to count");
@@ -1105,9 +1262,79 @@ mod tests {
                 }
                 Unit::Whole(_) => panic!("cut expected"),
             }
-            true
-        });
+        }
         got
+    }
+
+    /// Every job of a run, in order: each file's bytes covered once, in
+    /// order; the jobs get smaller towards the end, the last pieces of a
+    /// large file too.
+    #[test]
+    fn jobs_cover_every_byte_once_in_order_and_get_smaller_towards_the_end() {
+        let mut json = Vec::new();
+        while json.len() < 6 << 20 {
+            json.extend_from_slice(format!("{{\"n\":{}}}\n", json.len()).as_bytes());
+        }
+        let mut evtx = b"ElfFile\0".to_vec();
+        evtx.resize(4096 + 40 * 65536, 0);
+        let small = temp_file("small.json", b"{}\n");
+        let files: Vec<Found> = [
+            small.clone(),
+            temp_file("big.evtx", &evtx),
+            small,
+            temp_file("big.json", &json),
+        ]
+        .into_iter()
+        .map(|path| Found {
+            len: std::fs::metadata(&path).unwrap().len(),
+            path,
+        })
+        .collect();
+        let mut source = JobSource::new(&files, 2);
+        let (mut sizes, mut covered) = (Vec::new(), Vec::<(PathBuf, u64)>::new());
+        while let Some((i, Job(units))) = source.next_job() {
+            assert_eq!(i, sizes.len());
+            let mut size = 0;
+            for unit in units {
+                let (path, at, len) = match unit {
+                    Unit::Whole(path) => (path, 0, None),
+                    Unit::Piece { path, at, len, .. } => (path, at.offset, len),
+                };
+                let file_len = std::fs::metadata(&path).unwrap().len();
+                // A piece starts where the one before it in that file ended.
+                let from = match covered.last() {
+                    Some((p, end)) if *p == path && *end < file_len => *end,
+                    _ => 0,
+                };
+                assert_eq!(at, from, "{}", path.display());
+                let end = len.map_or(file_len, |l| at + l);
+                size += end - at;
+                covered.push((path, end));
+            }
+            sizes.push(size);
+        }
+        let ends: Vec<u64> = covered.iter().map(|c| c.1).collect();
+        let files_ends: Vec<u64> = covered
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| covered.get(i + 1).is_none_or(|n| n.0 != c.0 || n.1 <= c.1))
+            .map(|(_, c)| c.1)
+            .collect();
+        assert_eq!(
+            files_ends,
+            files.iter().map(|f| f.len).collect::<Vec<_>>(),
+            "{ends:?}"
+        );
+        assert_eq!(
+            sizes.iter().sum::<u64>(),
+            files.iter().map(|f| f.len).sum::<u64>()
+        );
+        eprintln!("job sizes: {sizes:?}");
+        // Shrinking: the first job is the largest share, the last ones small.
+        assert!(sizes.len() > 12, "{sizes:?}");
+        assert!(sizes[0] > 2 * sizes[sizes.len() - 2], "{sizes:?}");
+        assert!(sizes[sizes.len() - 2] < 2 * MIN_JOB + 65536, "{sizes:?}");
+        assert!(source.next_job().is_none());
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct SeekingCuts {
     /// Where the next bytes are wanted, the byte before them when it was
     /// read, and where the search gives up.
     reading: Option<(u64, Option<u8>, u64)>,
+    /// Bytes were pushed in the search for the current piece's end.
+    searched: bool,
 }
 
 impl SeekingCuts {
@@ -76,14 +78,27 @@ impl SeekingCuts {
             target: target.max(1) as u64,
             start: 0,
             reading: None,
+            searched: false,
         };
         cuts.look_past_target();
         cuts
     }
 
+    /// Aims the pieces not yet searched for at `target` bytes: the current
+    /// one if nothing was pushed since the last cut, and those after it (a
+    /// cutter sharing work between threads makes the last pieces smaller,
+    /// so that they end together).
+    pub fn set_target(&mut self, target: usize) {
+        self.target = target.max(1) as u64;
+        if !self.searched {
+            self.look_past_target();
+        }
+    }
+
     /// The search for the piece from `start`: from the byte before a piece's
     /// worth past it (which may be a cut's newline), unless the rest is less.
     fn look_past_target(&mut self) {
+        self.searched = false;
         let from = self.start + self.target;
         self.reading = (from < self.len).then_some((from - 1, None, from + MAX_CARRY as u64));
     }
@@ -98,6 +113,7 @@ impl SeekingCuts {
         let Some((at, before, give_up)) = self.reading else {
             return;
         };
+        self.searched = true;
         if let Some(i) = first_json_cut(before, bytes) {
             let cut = at + i as u64;
             out.push(self.piece(cut - self.start, true));
@@ -179,6 +195,13 @@ impl Cuts {
             after_newline: false,
             gave_up: false,
         }
+    }
+
+    /// Aims the current piece and those after it at `target` bytes (a
+    /// cutter sharing work between threads makes the last pieces smaller,
+    /// so that they end together).
+    pub fn set_target(&mut self, target: usize) {
+        self.target = target.max(1) as u64;
     }
 
     /// Notes the next bytes; returns the pieces they complete. After
@@ -382,18 +405,54 @@ mod tests {
 
     /// The pieces `SeekingCuts` gives for `text`, read `read` bytes at a time.
     fn seeking(text: &[u8], target: usize, read: usize) -> Vec<(u64, u64, bool)> {
-        let mut cuts = SeekingCuts::new(text.len() as u64, target);
+        seeking_aimed(text, &|_| target, read)
+    }
+
+    /// The same, each piece aimed at `target(its start)` (set once the piece
+    /// before it is found, as the CLI's cutter does).
+    fn seeking_aimed(
+        text: &[u8],
+        target: &dyn Fn(usize) -> usize,
+        read: usize,
+    ) -> Vec<(u64, u64, bool)> {
+        let mut cuts = SeekingCuts::new(text.len() as u64, target(0));
         let mut out = Vec::new();
         while let Some(at) = cuts.wants() {
             let at = at as usize;
+            let found = out.len();
             cuts.push(&text[at..(at + read).min(text.len())], &mut out);
+            if let Some(b) = out.get(found..).and_then(|f| f.last()) {
+                cuts.set_target(target((b.at.offset + b.len) as usize));
+            }
         }
         out.push(cuts.finish());
         out.iter().map(|b| (b.at.offset, b.len, b.cut)).collect()
     }
 
-    #[test]
-    fn seeking_cuts_fall_at_the_first_cut_past_each_target() {
+    /// The rule, said the simple way: each piece ends at the first cut at or
+    /// after `target(its start)` bytes.
+    fn seeking_rule(text: &[u8], target: &dyn Fn(usize) -> usize) -> Vec<(u64, u64, bool)> {
+        let mut want = Vec::new();
+        let mut start = 0;
+        loop {
+            let from = start + target(start).max(1);
+            let cut = (from < text.len())
+                .then(|| first_json_cut(None, &text[from - 1..]).map(|i| from - 1 + i))
+                .flatten();
+            match cut {
+                Some(cut) => {
+                    want.push((start as u64, (cut - start) as u64, true));
+                    start = cut;
+                }
+                None => {
+                    want.push((start as u64, (text.len() - start) as u64, false));
+                    return want;
+                }
+            }
+        }
+    }
+
+    fn lines_some_opening_objects() -> Vec<u8> {
         let mut text = Vec::new();
         for i in 0..400u32 {
             let open = if i % 3 == 0 { "{" } else { " x" };
@@ -401,31 +460,50 @@ mod tests {
                 format!("{open}{}\n", "a".repeat((i * 37 % 91) as usize)).as_bytes(),
             );
         }
+        text
+    }
+
+    #[test]
+    fn seeking_cuts_fall_at_the_first_cut_past_each_target() {
+        let text = lines_some_opening_objects();
         for target in [1, 64, 500, 5000, text.len() - 1, text.len(), 1 << 20] {
             for read in [1, 2, 7, 64, 4096] {
                 let got = seeking(&text, target, read);
-                // The rule, said the simple way.
-                let mut want = Vec::new();
-                let mut start = 0;
-                loop {
-                    let from = start + target;
-                    let cut = (from < text.len())
-                        .then(|| first_json_cut(None, &text[from - 1..]).map(|i| from - 1 + i))
-                        .flatten();
-                    match cut {
-                        Some(cut) => {
-                            want.push((start as u64, (cut - start) as u64, true));
-                            start = cut;
-                        }
-                        None => {
-                            want.push((start as u64, (text.len() - start) as u64, false));
-                            break;
-                        }
-                    }
-                }
-                assert_eq!(got, want, "target {target}, reads of {read}");
+                assert_eq!(
+                    got,
+                    seeking_rule(&text, &|_| target),
+                    "target {target}, reads of {read}"
+                );
             }
         }
+    }
+
+    /// Pieces aimed smaller as the end nears (a share of what is left), or
+    /// larger, follow the same rule piece by piece.
+    #[test]
+    fn seeking_cuts_follow_a_target_changed_between_pieces() {
+        let text = lines_some_opening_objects();
+        let len = text.len();
+        let shrinking = |start: usize| ((len - start) / 6).max(64);
+        let growing = |start: usize| 50 + start / 3;
+        let aims: [&dyn Fn(usize) -> usize; 2] = [&shrinking, &growing];
+        for (k, target) in aims.into_iter().enumerate() {
+            let want = seeking_rule(&text, target);
+            assert!(want.len() > 8, "{k}: {} pieces", want.len());
+            for read in [1, 7, 64, 4096] {
+                assert_eq!(
+                    seeking_aimed(&text, target, read),
+                    want,
+                    "{k}, reads of {read}"
+                );
+            }
+        }
+        // Pieces one after another: their sizes follow the aims.
+        let sizes: Vec<u64> = seeking_rule(&text, &shrinking)
+            .iter()
+            .map(|p| p.1)
+            .collect();
+        assert!(sizes[0] > 4 * sizes[sizes.len() - 2], "{sizes:?}");
     }
 
     #[test]
