@@ -321,9 +321,11 @@ const READ_SIZE: usize = 64 << 10;
 /// not mind.
 const FIRST_READ: usize = 4 << 10;
 
-/// The smallest job the threads share: below it, a job's own cost (a
-/// detector, its partial result, a merge, two wake-ups) starts to show.
-const MIN_JOB: u64 = 256 << 10;
+/// The smallest job the threads share: about 0.05 ms of reading, so that
+/// the last jobs end within that of each other, while a job's own cost (a
+/// detector, its partial result and their merge: a few microseconds; its
+/// file opened again) stays small beside it.
+const MIN_JOB: u64 = 128 << 10;
 
 /// Files this small are read whole, whatever the pieces' size: two jobs'
 /// worth at the least.
