@@ -414,7 +414,7 @@ impl Unit {
                     Ok(f) => match len {
                         Some(len) => {
                             let read = push_all(d, &mut f.take(len), first_read);
-                            // The cutter saw these bytes; a file that shrank
+                            // The cuts were found in these bytes; a file that shrank
                             // since is said to, not read as if it ended there.
                             (read < len && d.wants_more()).then(|| {
                                 (at.offset + read, "the file shrank while it was read".into())
