@@ -221,11 +221,17 @@ fn record_location(chunk: &Location, id: u64) -> Location {
 /// The chunk header's size: records start after it.
 const EVTX_CHUNK_HEADER_SIZE: usize = 512;
 
-/// Whether `data` is all zero bytes.
+/// Whether `data` is all zero bytes: an OR over each block, a block with a
+/// byte set ending it. By 16-byte words: wasm's compilers do not widen a
+/// byte-wise OR, which read the unused chunks of a log (half of the EVTX
+/// folder's bytes) at 3-6 GB/s there against 19-38 by words.
 fn is_zeros(data: &[u8]) -> bool {
-    // An OR over each block, which vectorises; a block with a byte set ends it.
-    data.chunks(4096)
-        .all(|block| block.iter().fold(0u8, |seen, &b| seen | b) == 0)
+    data.chunks(4096).all(|block| {
+        let words = block.chunks_exact(16);
+        let rest = words.remainder().iter().fold(0u8, |seen, &b| seen | b);
+        let word = |w: &[u8]| u128::from_ne_bytes(w.try_into().unwrap_or_default());
+        rest == 0 && words.fold(0, |seen, w| seen | word(w)) == 0
+    })
 }
 
 /// One record's place in a chunk, framed as the `evtx` crate frames a live
@@ -702,6 +708,19 @@ mod tests {
         });
         eprintln!("{same} of {tried} damaged chunks: the crate's errors exactly");
         assert!(tried > 1000, "{tried} damaged chunks");
+    }
+
+    #[test]
+    fn a_byte_set_anywhere_is_not_zeros() {
+        for len in [0, 1, 15, 16, 17, 4095, 4096, 4097, 8200] {
+            let mut data = vec![0u8; len];
+            assert!(is_zeros(&data), "{len}");
+            for at in (0..len).step_by(7).chain(len.checked_sub(1)) {
+                data[at] = 1 << (at % 8);
+                assert!(!is_zeros(&data), "{len} {at}");
+                data[at] = 0;
+            }
+        }
     }
 
     #[test]
