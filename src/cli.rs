@@ -447,12 +447,19 @@ impl Unit {
 struct Job(Vec<Unit>);
 
 impl Job {
+    /// A panic here (the engine catches those of its readers) is an error
+    /// like any other: the run stops and says so, and no thread is left
+    /// waiting for this job's result.
     fn run(self, options: &Options) -> Result<Partial, String> {
-        let mut d = Detector::new(options.clone())?;
-        for unit in self.0 {
-            unit.read(&mut d);
-        }
-        Ok(d.into_partial())
+        let run = || {
+            let mut d = Detector::new(options.clone())?;
+            for unit in self.0 {
+                unit.read(&mut d);
+            }
+            Ok(d.into_partial())
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+            .unwrap_or_else(|_| Err("internal error: a reading thread failed".into()))
     }
 }
 
@@ -1337,6 +1344,35 @@ mod tests {
         assert!(sizes[0] > 2 * sizes[sizes.len() - 2], "{sizes:?}");
         assert!(sizes[sizes.len() - 2] < 2 * MIN_JOB + 65536, "{sizes:?}");
         assert!(source.next_job().is_none());
+    }
+
+    /// A job that fails stops the run with its error, whatever the threads
+    /// are doing: none is left waiting (here every job fails, on threads
+    /// that are ahead of the merge and behind it).
+    #[test]
+    fn a_failing_job_ends_the_run_with_its_error() {
+        let line = b"{\"EventID\":\"4688\",\"Channel\":\"Security\"}\n".repeat(8000);
+        let files: Vec<Found> = (0..40)
+            .map(|i| {
+                let path = temp_file(&format!("fail-{i}.json"), &line);
+                Found {
+                    len: line.len() as u64,
+                    path,
+                }
+            })
+            .collect();
+        let mut det = Detector::new(Options::default()).unwrap();
+        let broken = Options {
+            filter: Some("((".into()),
+            ..Options::default()
+        };
+        for threads in [2, 3, 7] {
+            let got = read_parallel(&mut det, &broken, &files, threads);
+            assert!(
+                got.as_ref().is_err_and(|e| e.contains("invalid filter")),
+                "{got:?}"
+            );
+        }
     }
 
     #[test]
