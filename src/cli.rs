@@ -5,7 +5,7 @@
 use crate::aggregate::MatchedEvent;
 use crate::engine::{Detector, Options, Partial, RuleHit};
 use crate::input::Resume;
-use crate::input::split::{self, Bounds, Cuts};
+use crate::input::split::{self, Cuts};
 use crate::report::Report;
 use crate::rule::CompiledRule;
 use std::collections::HashSet;
@@ -503,120 +503,118 @@ fn push_all(det: &mut Detector, reader: &mut dyn Read, first_read: usize) -> u64
 /// chunks, from the length alone; JSON at the first cut past each piece's
 /// worth of bytes, its pieces' lines counted by their workers from their own
 /// start (merging puts them in place: `Detector::begin_piece`).
-enum FilePieces {
-    Whole(Option<(PathBuf, u64)>),
+struct FilePieces {
+    path: PathBuf,
+    /// Pieces found and not yet given, with their sizes.
+    found: std::collections::VecDeque<(Unit, u64)>,
+    cutting: Cutting,
+}
+
+/// How the rest of a file's bounds are found.
+enum Cutting {
     Json {
-        path: PathBuf,
         file: std::fs::File,
         block: Vec<u8>,
-        /// `None` once the last piece was given.
-        cuts: Option<split::SeekingCuts>,
-        found: std::collections::VecDeque<Bounds>,
+        cuts: split::SeekingCuts,
     },
     Evtx {
-        path: PathBuf,
         /// Bytes whose bounds are still to be found.
         rest: u64,
-        cuts: Option<Cuts>,
-        found: std::collections::VecDeque<Bounds>,
+        cuts: Cuts,
     },
+    /// Every piece is found (a file read whole is found at once).
+    Done,
 }
 
 impl FilePieces {
     /// `path`, of `len` bytes, in pieces of about `target` bytes (to begin with).
     fn new(path: &Path, len: u64, target: u64) -> FilePieces {
-        let whole = || FilePieces::Whole(Some((path.to_path_buf(), len)));
-        if len <= target.max(MIN_SPLIT) {
-            return whole();
-        }
-        let Ok(mut file) = std::fs::File::open(path) else {
-            return whole();
+        let mut pieces = FilePieces {
+            path: path.to_path_buf(),
+            found: Default::default(),
+            cutting: Cutting::Done,
+        };
+        let opened = (len > target.max(MIN_SPLIT))
+            .then(|| std::fs::File::open(path).ok())
+            .flatten();
+        let Some(mut file) = opened else {
+            pieces
+                .found
+                .push_back((Unit::Whole(pieces.path.clone()), len));
+            return pieces;
         };
         let mut block = vec![0u8; READ_SIZE];
         let n = read_full(&mut file, &mut block).unwrap_or(0);
-        let path = path.to_path_buf();
-        let found = Default::default();
-        match split::splittable(&block[..n]) {
-            Some(crate::input::Format::Json) => FilePieces::Json {
-                path,
+        pieces.cutting = match split::splittable(&block[..n]) {
+            Some(crate::input::Format::Json) => Cutting::Json {
                 file,
                 block,
-                cuts: Some(split::SeekingCuts::new(len, target as usize)),
-                found,
+                cuts: split::SeekingCuts::new(len, target as usize),
             },
-            Some(format) => FilePieces::Evtx {
-                path,
+            Some(format) => Cutting::Evtx {
                 rest: len,
-                cuts: Some(Cuts::new(format, target as usize)),
-                found,
+                cuts: Cuts::new(format, target as usize),
             },
-            None => whole(),
-        }
+            None => {
+                pieces
+                    .found
+                    .push_back((Unit::Whole(pieces.path.clone()), len));
+                Cutting::Done
+            }
+        };
+        pieces
     }
 
     /// The next piece and its size; those not yet searched for aimed at
     /// `target` bytes (smaller as the work ends, so that the last pieces of
     /// a large file are small too).
     fn next(&mut self, target: u64) -> Option<(Unit, u64)> {
-        let unit = |path: &Path, b: Bounds| {
-            let unit = Unit::Piece {
-                path: path.to_path_buf(),
-                at: b.at,
-                len: b.cut.then_some(b.len),
-                cut: b.cut,
-            };
-            (unit, b.len)
-        };
-        match self {
-            FilePieces::Whole(whole) => whole.take().map(|(p, len)| (Unit::Whole(p), len)),
-            FilePieces::Json {
-                path,
-                file,
-                block,
-                cuts,
-                found,
-            } => loop {
-                if let Some(b) = found.pop_front() {
-                    return Some(unit(path, b));
+        loop {
+            if let Some(piece) = self.found.pop_front() {
+                return Some(piece);
+            }
+            let mut bounds = Vec::new();
+            let more = match &mut self.cutting {
+                Cutting::Done => return None,
+                Cutting::Json { file, block, cuts } => {
+                    cuts.set_target(target as usize);
+                    let read = cuts.wants().map(|at| {
+                        use std::io::{Seek, SeekFrom};
+                        file.seek(SeekFrom::Start(at))
+                            .and_then(|_| read_full(file, block))
+                    });
+                    // At the end, or after a read error, the rest is one
+                    // piece: its worker meets the error where it is.
+                    read.and_then(Result::ok)
+                        .map(|n| cuts.push(&block[..n], &mut bounds))
+                        .is_some()
                 }
-                let c = cuts.as_mut()?;
-                c.set_target(target as usize);
-                let read = c.wants().map(|at| {
-                    use std::io::{Seek, SeekFrom};
-                    file.seek(SeekFrom::Start(at))
-                        .and_then(|_| read_full(file, block))
-                });
-                match read {
-                    Some(Ok(n)) => {
-                        let mut bounds = Vec::new();
-                        c.push(&block[..n], &mut bounds);
-                        found.extend(bounds);
+                Cutting::Evtx { rest, cuts } => {
+                    cuts.set_target(target as usize);
+                    let step = (*rest).min(READ_SIZE as u64);
+                    if step > 0 {
+                        cuts.skip(step, &mut bounds);
+                        *rest -= step;
                     }
-                    // The end; or a read error, and the rest is one piece:
-                    // its worker meets the error where it is.
-                    None | Some(Err(_)) => return cuts.take().map(|c| unit(path, c.finish())),
+                    step > 0
                 }
-            },
-            FilePieces::Evtx {
-                path,
-                rest,
-                cuts,
-                found,
-            } => loop {
-                if let Some(b) = found.pop_front() {
-                    return Some(unit(path, b));
+            };
+            if !more {
+                match std::mem::replace(&mut self.cutting, Cutting::Done) {
+                    Cutting::Json { cuts, .. } => bounds.push(cuts.finish()),
+                    Cutting::Evtx { cuts, .. } => bounds.push(cuts.finish()),
+                    Cutting::Done => {}
                 }
-                let c = cuts.as_mut()?;
-                c.set_target(target as usize);
-                if *rest == 0 {
-                    return cuts.take().map(|c| unit(path, c.finish()));
-                }
-                let step = (*rest).min(READ_SIZE as u64);
-                let mut bounds = Vec::new();
-                c.skip(step, &mut bounds);
-                *rest -= step;
-                found.extend(bounds);
-            },
+            }
+            for b in bounds {
+                let unit = Unit::Piece {
+                    path: self.path.clone(),
+                    at: b.at,
+                    len: b.cut.then_some(b.len),
+                    cut: b.cut,
+                };
+                self.found.push_back((unit, b.len));
+            }
         }
     }
 }
