@@ -411,16 +411,18 @@ pub struct Record<'a> {
     values: Vec<Value<'a>>,
 }
 
-/// Reads the template instance that a record's (or a value's) binary XML
-/// is, from `at` in `chunk`: an optional fragment header, the instance token,
-/// the definition (inline the first time a chunk uses it), the value
-/// descriptors and the values, then the end of the stream.
+/// `instance_into` with a buffer of its own, for tests.
+#[cfg(test)]
 pub fn instance<'a>(chunk: &'a [u8], at: usize, len: usize, nested: bool) -> Read<Instance<'a>> {
     instance_into(chunk, at, len, nested, Vec::new())
 }
 
-/// `instance`, its values gathered into `values` (emptied first), a buffer
-/// reused from record to record.
+/// Reads the template instance that a record's (or a value's) binary XML
+/// is, from `at` in `chunk`: an optional fragment header, the instance token,
+/// the definition (inline the first time a chunk uses it), the value
+/// descriptors and the values, then the end of the stream. Its values are
+/// gathered into `values` (emptied first), a buffer reused from record to
+/// record.
 fn instance_into<'a>(
     chunk: &'a [u8],
     at: usize,
@@ -1062,6 +1064,9 @@ pub struct Reader<'a> {
     gate: GateBuffer,
     /// A value's text, for the next.
     text: String,
+    /// `Run`'s buffers, for the next.
+    spliced: Vec<Rc<Plan>>,
+    nested: Vec<Value<'a>>,
 }
 
 impl<'a> Reader<'a> {
@@ -1072,6 +1077,8 @@ impl<'a> Reader<'a> {
             spare: Vec::new(),
             gate: GateBuffer::default(),
             text: String::new(),
+            spliced: Vec::new(),
+            nested: Vec::new(),
         }
     }
 
@@ -1153,12 +1160,16 @@ impl<'a> Reader<'a> {
             select,
             out,
             record: &record.plan,
-            spliced: Vec::new(),
+            spliced: std::mem::take(&mut self.spliced),
+            nested: std::mem::take(&mut self.nested),
             visited: 0,
         };
         let read = run.ops(&record.plan, &record.values, false);
         let visited = run.visited;
         self.text = run.text;
+        self.spliced = run.spliced;
+        self.spliced.clear();
+        self.nested = run.nested;
         read.map(|_| visited)
     }
 }
@@ -1172,10 +1183,13 @@ struct Run<'r, 'a> {
     out: &'r mut dyn FnMut(&Field, &str),
     /// The text of the value at hand, handed to `out` (one buffer for all).
     text: String,
-    /// The record's plan, whose names under `Event` and those `spliced`
-    /// there must all differ.
+    /// The record's plan, whose names under `Event` and those of the plans
+    /// `spliced` there must all differ.
     record: &'r Plan,
-    spliced: Vec<String>,
+    spliced: Vec<Rc<Plan>>,
+    /// A spliced instance's values' buffer (one level: a spliced value
+    /// holding binary XML is not read here).
+    nested: Vec<Value<'a>>,
     /// The ops of every plan visited.
     visited: usize,
 }
@@ -1247,7 +1261,8 @@ impl Run<'_, '_> {
                     let at = (bytes.as_ptr() as usize)
                         .checked_sub(self.chunk.as_ptr() as usize)
                         .ok_or(Unsupported)?;
-                    let inner = instance(self.chunk, at, bytes.len(), true)?;
+                    let spare = std::mem::take(&mut self.nested);
+                    let inner = instance_into(self.chunk, at, bytes.len(), true, spare)?;
                     if inner.values.iter().any(|(kind, _)| *kind == ty::BINXML) {
                         return Err(Unsupported);
                     }
@@ -1255,14 +1270,13 @@ impl Run<'_, '_> {
                     // Names under `Event` must not repeat (`UserData` takes
                     // one splice and nothing beside it).
                     if *parent == Parent::Event {
-                        for root in &plan.roots {
-                            if self.record.roots.contains(root) || self.spliced.contains(root) {
-                                return Err(Unsupported);
-                            }
-                            self.spliced.push(root.clone());
+                        if roots_repeat(self.record, &self.spliced, &plan) {
+                            return Err(Unsupported);
                         }
+                        self.spliced.push(plan.clone());
                     }
                     self.ops(&plan, &inner.values, true)?;
+                    self.nested = inner.values;
                 }
                 Some(&(kind, bytes)) => {
                     self.text.clear();
@@ -1276,6 +1290,16 @@ impl Run<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Would splicing `plan` under `Event` repeat a name there: one of the
+/// record's own, one of a plan `spliced` before it, or one of its own twice?
+fn roots_repeat(record: &Plan, spliced: &[Rc<Plan>], plan: &Plan) -> bool {
+    plan.roots.iter().enumerate().any(|(i, root)| {
+        record.roots.contains(root)
+            || plan.roots[..i].contains(root)
+            || spliced.iter().any(|p| p.roots.contains(root))
+    })
 }
 
 /// What `piece` is in a record of these values; its text, if it has any,
@@ -1312,6 +1336,38 @@ mod tests {
 
     fn utf16le(units: &[u16]) -> Vec<u8> {
         units.iter().flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn names_spliced_under_event_never_repeat() {
+        let plan = |roots: &[&str]| Plan {
+            ops: Vec::new(),
+            first_gate: Vec::new(),
+            gate: Vec::new(),
+            mapped: Vec::new(),
+            roots: roots.iter().map(|r| r.to_string()).collect(),
+            splices: Vec::new(),
+        };
+        let record = plan(&["System"]);
+        let earlier = [Rc::new(plan(&["EventData"]))];
+        assert!(!roots_repeat(&record, &[], &plan(&["EventData"])));
+        assert!(!roots_repeat(
+            &record,
+            &earlier,
+            &plan(&["UserData", "RenderingInfo"])
+        ));
+        assert!(
+            roots_repeat(&record, &[], &plan(&["System"])),
+            "the record's own"
+        );
+        assert!(
+            roots_repeat(&record, &earlier, &plan(&["EventData"])),
+            "an earlier splice's"
+        );
+        assert!(
+            roots_repeat(&record, &[], &plan(&["A", "B", "A"])),
+            "its own twice"
+        );
     }
 
     #[test]
