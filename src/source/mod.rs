@@ -198,7 +198,8 @@ pub fn is_gate_field(name: &str) -> bool {
 /// Does the run need this event whole: is it a process creation, or does it
 /// name a CrowdStrike host? `gate` may hold only `GATE_FIELDS`.
 pub fn needs_record(gate: &dyn Fields) -> bool {
-    crowdstrike::aid_name(gate).is_some() || is_process_creation(gate)
+    let gate = EventIdOnce::new(gate);
+    crowdstrike::aid_name(&gate).is_some() || SOURCES.iter().any(|m| m.claims(&gate))
 }
 
 /// Could the run need this event whole? `first` may hold only
@@ -206,13 +207,41 @@ pub fn needs_record(gate: &dyn Fields) -> bool {
 /// the other gate fields hold (`tests/gate.rs` checks it on every corpus
 /// event).
 pub fn may_need_record(first: &dyn Fields) -> bool {
-    crowdstrike::aid_name(first).is_some() || SOURCES.iter().any(|m| m.may_claim(first))
+    let first = EventIdOnce::new(first);
+    crowdstrike::aid_name(&first).is_some() || SOURCES.iter().any(|m| m.may_claim(&first))
 }
 
 /// Does some source claim this event as a process creation? `gate` may hold
 /// only `GATE_FIELDS`.
 pub fn is_process_creation(gate: &dyn Fields) -> bool {
-    SOURCES.iter().any(|m| m.claims(gate))
+    let gate = EventIdOnce::new(gate);
+    SOURCES.iter().any(|m| m.claims(&gate))
+}
+
+/// Fields whose event id is read once: each source's claim asks for it, and
+/// most events are decided by it alone (the EVTX gate's first step).
+struct EventIdOnce<'f> {
+    fields: &'f dyn Fields,
+    id: Option<u32>,
+}
+
+impl<'f> EventIdOnce<'f> {
+    fn new(fields: &'f dyn Fields) -> Self {
+        EventIdOnce {
+            fields,
+            id: fields.event_id(),
+        }
+    }
+}
+
+impl Fields for EventIdOnce<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name)
+    }
+
+    fn event_id(&self) -> Option<u32> {
+        self.id
+    }
 }
 
 /// Maps a record when some source claims it; `None` for every other event.
