@@ -2,10 +2,11 @@
 //! multiply: in wasm. There crc32fast (and zlib-rs, rscrypto: measured)
 //! looks bytes up in tables: a fifth of the EVTX reading. Folding 64-bit
 //! words forward with shifts and XORs, as the Chorba CRC does (Russell,
-//! arXiv:2412.16398, the variant zlib-ng uses on small buffers), made the
-//! whole EVTX reading in wasm 8-10% faster (interleaved runs of
-//! `examples/evtx_floor.rs`). Natively crc32fast's carry-less multiply is
-//! many times faster than either, and is used.
+//! arXiv:2412.16398, the variant zlib-ng uses on small buffers), eight
+//! words at a time, runs 2.5x crc32fast's speed in V8 (7.9 against 3.1 GB/s
+//! on 64 KiB) and made the whole EVTX reading in wasm about 15% faster
+//! (interleaved runs of `examples/evtx_floor.rs`). Natively crc32fast's
+//! carry-less multiply is many times faster than either, and is used.
 //!
 //! Why it works: a CRC is the message as a polynomial over GF(2), times
 //! x^32, modulo P. Since P divides x^300 + x^155 + x^117 + x^89 + 1
@@ -13,35 +14,44 @@
 //! more places after it may be replaced by bits 145, 183, 211 and 300 places
 //! later without changing the remainder. Every 64-bit word but the last five
 //! is moved so onto later words, leaving zeros behind, which change no CRC
-//! computed from a zero register; the last five words and any bytes after
-//! them, with what was moved onto them, go through crc32fast.
+//! computed from a zero register; the last words (five to twelve) and any
+//! bytes after them, with what was moved onto them, go through crc32fast.
 
 /// The CRC-32 that `crc32fast::hash` (and so `evtx::checksum_ieee`) gives.
 pub fn crc32_ieee(data: &[u8]) -> u32 {
-    /// Words kept for the table: the farthest move reaches five words on.
+    /// Words moved a block at a time (held in registers; 8 ran 1.1x faster
+    /// than 4 and 2.2x faster than one at a time, in V8).
+    const BLOCK: usize = 8;
+    /// Words left for the table: the farthest move reaches five words on.
     const KEPT: usize = 5;
     let words = data.len() / 8;
-    if words < 4 * KEPT {
+    if words < 4 * BLOCK + KEPT {
         return crc32fast::hash(data);
     }
-    let (folded, kept) = data.split_at((words - KEPT) * 8);
-    // The CRC's initial register (all ones) is the message's first 32 bits
-    // flipped, read from a zero register.
-    let (mut n0, mut n1, mut n2, mut n3, mut n4) = (0xFFFF_FFFF_u64, 0, 0, 0, 0);
-    for word in folded.chunks_exact(8) {
-        let v = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ n0;
-        // A word's bit k is the message's bit 64i + k: moving it d places
-        // on lands it in word i + d / 64 at bit k + d % 64, or the next.
-        // 145 = 2*64 + 17, 183 = 2*64 + 55, 211 = 3*64 + 19, 300 = 4*64 + 44.
-        n0 = n1;
-        n1 = n2 ^ (v << 17) ^ (v << 55);
-        n2 = n3 ^ (v >> 47) ^ (v >> 9) ^ (v << 19);
-        n3 = n4 ^ (v >> 45) ^ (v << 44);
-        n4 = v >> 20;
+    let (folded, kept) = data.split_at((words - KEPT) / BLOCK * BLOCK * 8);
+    // What was moved onto the next KEPT words. The CRC's initial register
+    // (all ones) is the message's first 32 bits flipped, read from a zero
+    // register.
+    let mut moved = [0xFFFF_FFFF_u64, 0, 0, 0, 0];
+    for block in folded.chunks_exact(BLOCK * 8) {
+        let mut onto = [0u64; BLOCK + KEPT];
+        onto[..KEPT].copy_from_slice(&moved);
+        for (i, word) in block.chunks_exact(8).enumerate() {
+            let v = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ onto[i];
+            // A word's bit k is the message's bit 64i + k: moving it d
+            // places on lands it in word i + d / 64 at bit k + d % 64, or in
+            // the next. 145 = 2*64 + 17, 183 = 2*64 + 55, 211 = 3*64 + 19,
+            // 300 = 4*64 + 44.
+            onto[i + 2] ^= (v << 17) ^ (v << 55);
+            onto[i + 3] ^= (v >> 47) ^ (v >> 9) ^ (v << 19);
+            onto[i + 4] ^= (v >> 45) ^ (v << 44);
+            onto[i + 5] ^= v >> 20;
+        }
+        moved.copy_from_slice(&onto[BLOCK..]);
     }
-    let mut last = [0u8; KEPT * 8 + 7];
+    let mut last = [0u8; (BLOCK - 1 + KEPT) * 8 + 7];
     last[..kept.len()].copy_from_slice(kept);
-    for (word, moved) in last.chunks_exact_mut(8).zip([n0, n1, n2, n3, n4]) {
+    for (word, moved) in last.chunks_exact_mut(8).zip(moved) {
         let v = u64::from_le_bytes((&*word).try_into().unwrap_or_default()) ^ moved;
         word.copy_from_slice(&v.to_le_bytes());
     }
@@ -83,7 +93,7 @@ mod tests {
                 seed as u8
             })
             .collect();
-        for len in (0..1200).chain([65_024, 65_536 - 512, 65_536]) {
+        for len in (0..1500).chain([65_024, 65_536 - 512, 65_536]) {
             for start in [0, 1, 5, 7] {
                 let data = &bytes[start..start + len];
                 assert_eq!(crc32_ieee(data), crc32fast::hash(data), "{len} at {start}");
