@@ -144,13 +144,12 @@ impl EvtxReader {
             }
             return;
         }
-        let bytes: &[u8] = data;
         let (live_end, last_id) = (
-            (header.free_space_offset as usize).min(bytes.len()),
+            (header.free_space_offset as usize).min(data.len()),
             header.last_event_record_id,
         );
         let mut slot: Option<EvtxChunk<'_>> = None;
-        let mut direct = template::Reader::new(bytes);
+        let mut direct = template::Reader::new(data);
         let mut items = CrateReading {
             slot: Some(&mut slot),
             items: None,
@@ -162,7 +161,7 @@ impl EvtxReader {
         let mut framed = 0;
         let mut offset = EVTX_CHUNK_HEADER_SIZE;
         while offset < live_end {
-            let Some(frame) = Frame::at(bytes, offset) else {
+            let Some(frame) = Frame::at(data, offset) else {
                 // Framing the crate reads its own way (it reports and
                 // resynchronises): the rest of the chunk is its to read.
                 loop {
@@ -370,6 +369,8 @@ type Item<'c> = Result<EvtxRecord<'c>, evtx::err::EvtxError>;
 /// record first needs it: most chunks never do, and parsing a chunk's string
 /// table for the crate was 6% of the EVTX reading in wasm.
 struct CrateReading<'s, 'c> {
+    /// Where the chunk goes when it is made: taken then, so that it is made
+    /// once and `items` borrows it for the rest of the chunk's reading.
     slot: Option<&'s mut Option<EvtxChunk<'c>>>,
     items: Option<std::iter::Enumerate<evtx::IterChunkRecords<'s>>>,
     /// Why the crate cannot read this chunk, once it has said so.
